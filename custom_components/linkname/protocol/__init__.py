@@ -1,0 +1,3 @@
+"""linkname/1 protocol core: stdlib only, sans-I/O, no Home Assistant imports."""
+
+__version__ = "0.1.0"

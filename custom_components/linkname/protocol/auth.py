@@ -1,0 +1,152 @@
+"""Optional shared-key authentication (docs/PROTOCOL.md, section 7).
+
+HMAC-SHA256 over a pseudo-header (source and destination address and port)
+followed by the message up to, and including, the AUTH TLV's key ID and
+timestamp.  The AUTH TLV is always the message's last TLV, so the MAC is the
+datagram's last 32 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import socket
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .codec import Message, Reason
+from .const import AUTH_BODY_LEN, AUTH_MAC_LEN, TLV_AUTH
+
+MIN_KEY_CHARS = 16
+MAX_KEY_CHARS = 256
+DEFAULT_WINDOW_MS = 60_000
+_KEY_ID_LABEL = b"linkname/1 key id\x00"
+_AUTH_HEAD = struct.Struct("!BHHQ")
+_PORTS = struct.Struct("!HH")
+
+
+class BadKeyError(ValueError):
+    """A shared key is malformed (too short, too long, not text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A shared key.  Its 16-bit key ID is derived from the secret."""
+
+    secret: bytes
+    key_id: int
+
+    @classmethod
+    def from_text(cls, text: str) -> Key:
+        """Build a key from its text form (what users paste and key files hold)."""
+        text = text.strip()
+        if not MIN_KEY_CHARS <= len(text) <= MAX_KEY_CHARS:
+            raise BadKeyError(
+                f"a key is {MIN_KEY_CHARS} to {MAX_KEY_CHARS} characters, "
+                f"got {len(text)}"
+            )
+        if not text.isprintable() or any(ch.isspace() for ch in text):
+            raise BadKeyError("a key is printable characters without spaces")
+        secret = text.encode("utf-8")
+        digest = hashlib.sha256(_KEY_ID_LABEL + secret).digest()
+        return cls(secret, int.from_bytes(digest[:2], "big"))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Key:
+        """Read a key file: the key on its first non-empty, non-comment line."""
+        try:
+            content = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise BadKeyError(f"cannot read key file {path}: {err}") from None
+        for line in content.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                return cls.from_text(line)
+        raise BadKeyError(f"key file {path} holds no key")
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"Key(key_id=0x{self.key_id:04x})"
+
+
+def generate_key_text() -> str:
+    """A fresh random key in text form (32 URL-safe characters, 192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def pseudo_header(
+    source: str, source_port: int, destination: str, destination_port: int
+) -> bytes:
+    """The 36-byte pseudo-header: src addr, dst addr (16 each), src, dst port."""
+    return (
+        socket.inet_pton(socket.AF_INET6, source.split("%", 1)[0])
+        + socket.inet_pton(socket.AF_INET6, destination.split("%", 1)[0])
+        + _PORTS.pack(source_port, destination_port)
+    )
+
+
+def sign(data: bytes, key: Key, pseudo: bytes, timestamp_ms: int) -> bytes:
+    """Append an AUTH TLV to the encoded, unsigned message ``data``."""
+    signed = data + _AUTH_HEAD.pack(TLV_AUTH, AUTH_BODY_LEN, key.key_id, timestamp_ms)
+    return signed + hmac.digest(key.secret, pseudo + signed, "sha256")
+
+
+def check_mac(data: bytes, message: Message, keys: dict[int, Key], pseudo: bytes) -> Reason | None:
+    """Verify a decoded message's MAC.  None when it is good."""
+    auth = message.auth
+    if auth is None:
+        return Reason.UNSIGNED
+    key = keys.get(auth.key_id)
+    if key is None:
+        return Reason.UNKNOWN_KEY
+    expected = hmac.digest(key.secret, pseudo + data[:-AUTH_MAC_LEN], "sha256")
+    if not hmac.compare_digest(expected, auth.mac):
+        return Reason.BAD_SIGNATURE
+    return None
+
+
+def seq_newer(seq: int, than: int) -> bool:
+    """RFC 1982 serial-number comparison on 32 bits: is ``seq`` after ``than``?"""
+    diff = (seq - than) & 0xFFFFFFFF
+    return 0 < diff < 0x80000000
+
+
+class ReplayGuard:
+    """Per host ID replay protection for signed messages.
+
+    Accepts a message only when its timestamp is within ``window_ms`` of now
+    and, for a host already heard from, its sequence number is newer within
+    the same boot ID, or (new boot ID) its timestamp is newer than the last
+    accepted one.  Remembers at most ``capacity`` hosts (least recently heard
+    forgotten first), so a flood cannot grow it without bound.
+    """
+
+    def __init__(self, window_ms: int = DEFAULT_WINDOW_MS, capacity: int = 4096) -> None:
+        self.window_ms = window_ms
+        self.capacity = capacity
+        self._last: OrderedDict[bytes, tuple[int, int, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def check(self, message: Message, now_ms: int) -> Reason | None:
+        """Decide on a verified message; None means accept (and remember it)."""
+        auth = message.auth
+        if auth is None:
+            return Reason.UNSIGNED
+        if abs(auth.timestamp_ms - now_ms) > self.window_ms:
+            return Reason.STALE_TIMESTAMP
+        last = self._last.get(message.host_id)
+        if last is not None:
+            boot_id, seq, timestamp_ms = last
+            if message.boot_id == boot_id:
+                if not seq_newer(message.seq, seq):
+                    return Reason.REPLAY
+            elif auth.timestamp_ms <= timestamp_ms:
+                return Reason.REPLAY
+            self._last.move_to_end(message.host_id)
+        self._last[message.host_id] = (message.boot_id, message.seq, auth.timestamp_ms)
+        if len(self._last) > self.capacity:
+            self._last.popitem(last=False)
+        return None

@@ -1,0 +1,415 @@
+"""Encoding and decoding of linkname/1 messages (docs/PROTOCOL.md, section 4).
+
+``decode`` raises :class:`DecodeError` (with a :class:`Reason`) for every
+malformed input and nothing else.  ``encode`` raises :class:`EncodeError`
+(a ``ValueError``) when asked to build a message the spec forbids.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from enum import IntEnum, StrEnum
+from typing import NamedTuple
+from unicodedata import is_normalized
+
+from .const import (
+    ANNOUNCE,
+    AUTH_BODY_LEN,
+    CRITICAL,
+    FAMILY_IPV4,
+    FAMILY_IPV6,
+    FLAG_RESPONSE,
+    GOODBYE,
+    HEADER_LEN,
+    MAGIC,
+    MAX_ADDRESSES,
+    MAX_ATTRIBUTE_BYTES,
+    MAX_DATAGRAM,
+    MAX_NAME_BYTES,
+    QUERY,
+    TLV_ADDRESSES,
+    TLV_AUTH,
+    TLV_MODEL,
+    TLV_NAME,
+    TLV_OS,
+    TLV_QUERY_NAME,
+    TLV_SOFTWARE,
+    VERSION,
+)
+
+
+class MessageType(IntEnum):
+    """The message types of linkname/1."""
+
+    ANNOUNCE = ANNOUNCE
+    GOODBYE = GOODBYE
+    QUERY = QUERY
+
+
+class Reason(StrEnum):
+    """Why a datagram was not accepted.  Decoder reasons come first."""
+
+    TRUNCATED = "truncated"
+    TOO_LARGE = "too_large"
+    BAD_MAGIC = "bad_magic"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_TTL = "bad_ttl"
+    BAD_TLV_LENGTH = "bad_tlv_length"
+    DUPLICATE_TLV = "duplicate_tlv"
+    UNEXPECTED_TLV = "unexpected_tlv"
+    UNKNOWN_CRITICAL_TLV = "unknown_critical_tlv"
+    BAD_NAME = "bad_name"
+    MISSING_NAME = "missing_name"
+    BAD_ADDRESS = "bad_address"
+    MISSING_ADDRESSES = "missing_addresses"
+    BAD_ATTRIBUTE = "bad_attribute"
+    BAD_AUTH = "bad_auth"
+    # Receiver rules (section 6), applied after a successful decode.
+    HOP_LIMIT = "hop_limit"
+    NOT_LINK_LOCAL = "not_link_local"
+    WRONG_INTERFACE = "wrong_interface"
+    SOURCE_MISMATCH = "source_mismatch"
+    UNSIGNED = "unsigned"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    STALE_TIMESTAMP = "stale_timestamp"
+    REPLAY = "replay"
+    STALE_SEQUENCE = "stale_sequence"
+    TABLE_FULL = "table_full"
+    RATE_LIMITED = "rate_limited"
+
+
+class DecodeError(Exception):
+    """A datagram is not a valid linkname/1 message."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
+
+
+class EncodeError(ValueError):
+    """A message cannot be encoded as asked (it would not be valid)."""
+
+
+class Auth(NamedTuple):
+    """The AUTH TLV: key ID, sender timestamp (ms since the Unix epoch), MAC."""
+
+    key_id: int
+    timestamp_ms: int
+    mac: bytes
+
+
+class Message(NamedTuple):
+    """A decoded linkname/1 message.  Addresses are text (no zone)."""
+
+    type: int
+    host_id: bytes
+    boot_id: int
+    seq: int
+    ttl: int = 0
+    flags: int = 0
+    name: str | None = None
+    addresses: tuple[str, ...] = ()
+    model: str | None = None
+    os: str | None = None
+    software: str | None = None
+    query_name: str | None = None
+    auth: Auth | None = None
+
+    @property
+    def is_response(self) -> bool:
+        """True for an ANNOUNCE sent by unicast in answer to a QUERY."""
+        return bool(self.flags & FLAG_RESPONSE)
+
+
+_HEADER = struct.Struct("!2sBBBBH16sII")
+_TLV = struct.Struct("!BH")
+_AUTH = struct.Struct("!HQ")
+_INET6 = socket.AF_INET6
+_INET = socket.AF_INET
+_ntop = socket.inet_ntop
+
+# Which known TLVs each message type may carry.
+_ALLOWED: dict[int, frozenset[int]] = {
+    ANNOUNCE: frozenset(
+        {TLV_NAME, TLV_ADDRESSES, TLV_MODEL, TLV_OS, TLV_SOFTWARE, TLV_AUTH}
+    ),
+    GOODBYE: frozenset({TLV_NAME, TLV_AUTH}),
+    QUERY: frozenset({TLV_QUERY_NAME, TLV_AUTH}),
+}
+_KNOWN = frozenset().union(*_ALLOWED.values())
+
+
+def _text(raw: bytes, limit: int, reason: Reason) -> str:
+    """Decode and check a NAME, QUERY_NAME or attribute value."""
+    if not 0 < len(raw) <= limit:
+        raise DecodeError(reason, f"length {len(raw)} not in 1..{limit}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError(reason, "not UTF-8") from None
+    problem = text_problem(text)
+    if problem:
+        raise DecodeError(reason, problem)
+    return text
+
+
+def _name(raw: bytes) -> str:
+    name = _text(raw, MAX_NAME_BYTES, Reason.BAD_NAME)
+    if "." in name:
+        raise DecodeError(Reason.BAD_NAME, "'.' in a name")
+    return name
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` is not a valid name or attribute value, or None.
+
+    Valid: NFC; only characters that are printable (no Unicode category C*
+    or Z* other than U+0020 SPACE, which covers control, format/bidi and
+    line/paragraph separators); no leading or trailing space.
+    """
+    if not text.isprintable():
+        return "control, format, bidi or separator character"
+    if text[:1] == " " or text[-1:] == " ":
+        return "leading or trailing space"
+    if not text.isascii() and not is_normalized("NFC", text):
+        return "not in Unicode normalization form C"
+    return None
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid linkname name, else raise ValueError."""
+    problem = text_problem(name) if name else "empty"
+    size = len(name.encode("utf-8"))
+    if problem is None and size > MAX_NAME_BYTES:
+        problem = f"{size} bytes, at most {MAX_NAME_BYTES} allowed"
+    if problem is None and "." in name:
+        problem = "'.' is not allowed (a name is one label)"
+    if problem:
+        raise ValueError(f"invalid name {name!r}: {problem}")
+    return name
+
+
+def _addresses(raw: bytes, announce: bool) -> tuple[str, ...]:
+    out: list[str] = []
+    pos = 0
+    end = len(raw)
+    while pos < end:
+        family = raw[pos]
+        if family == FAMILY_IPV6:
+            nxt = pos + 17
+            if nxt > end:
+                raise DecodeError(Reason.BAD_ADDRESS, "truncated IPv6 address")
+            out.append(_ntop(_INET6, raw[pos + 1 : nxt]))
+        elif family == FAMILY_IPV4:
+            nxt = pos + 5
+            if nxt > end:
+                raise DecodeError(Reason.BAD_ADDRESS, "truncated IPv4 address")
+            out.append(_ntop(_INET, raw[pos + 1 : nxt]))
+        else:
+            raise DecodeError(Reason.BAD_ADDRESS, f"unknown family {family}")
+        pos = nxt
+    if not out or len(out) > MAX_ADDRESSES:
+        raise DecodeError(Reason.BAD_ADDRESS, f"{len(out)} addresses")
+    first = raw[1:3]
+    if announce and (raw[0] != FAMILY_IPV6 or first[0] != 0xFE or first[1] & 0xC0 != 0x80):
+        raise DecodeError(Reason.BAD_ADDRESS, "first address is not IPv6 link-local")
+    return tuple(out)
+
+
+def decode(data: bytes) -> Message:
+    """Decode one datagram.  Raises only :class:`DecodeError`."""
+    size = len(data)
+    if size < HEADER_LEN:
+        raise DecodeError(Reason.TRUNCATED, f"{size} bytes, header is {HEADER_LEN}")
+    if size > MAX_DATAGRAM:
+        raise DecodeError(Reason.TOO_LARGE, f"{size} bytes > {MAX_DATAGRAM}")
+    magic, version, mtype, flags, _reserved, ttl, host_id, boot_id, seq = (
+        _HEADER.unpack_from(data)
+    )
+    if magic != MAGIC:
+        raise DecodeError(Reason.BAD_MAGIC)
+    if version != VERSION:
+        raise DecodeError(Reason.UNSUPPORTED_VERSION, f"version {version}")
+    allowed = _ALLOWED.get(mtype)
+    if allowed is None:
+        raise DecodeError(Reason.UNKNOWN_TYPE, f"type {mtype}")
+    announce = mtype == ANNOUNCE
+    if announce:
+        if ttl == 0:
+            raise DecodeError(Reason.BAD_TTL, "ANNOUNCE with TTL 0")
+    elif mtype == GOODBYE and ttl != 0:
+        raise DecodeError(Reason.BAD_TTL, "GOODBYE with TTL != 0")
+    if not announce:
+        flags &= ~FLAG_RESPONSE
+
+    name = model = os_ = software = query_name = None
+    addresses: tuple[str, ...] = ()
+    auth = None
+    seen: set[int] = set()
+    pos = HEADER_LEN
+    while pos < size:
+        if pos + 3 > size:
+            raise DecodeError(Reason.BAD_TLV_LENGTH, "truncated TLV header")
+        tlv_type, length = _TLV.unpack_from(data, pos)
+        start = pos + 3
+        pos = start + length
+        if pos > size:
+            raise DecodeError(Reason.BAD_TLV_LENGTH, f"TLV {tlv_type} overruns")
+        if tlv_type not in _KNOWN:
+            if tlv_type & CRITICAL:
+                raise DecodeError(Reason.UNKNOWN_CRITICAL_TLV, f"type {tlv_type}")
+            continue
+        if tlv_type not in allowed:
+            raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+        if tlv_type in seen:
+            raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+        seen.add(tlv_type)
+        value = data[start:pos]
+        if tlv_type == TLV_NAME:
+            name = _name(value)
+        elif tlv_type == TLV_ADDRESSES:
+            addresses = _addresses(value, announce)
+        elif tlv_type == TLV_AUTH:
+            if length != AUTH_BODY_LEN or pos != size:
+                raise DecodeError(Reason.BAD_AUTH, "AUTH must be last, 42 bytes")
+            key_id, timestamp_ms = _AUTH.unpack_from(value)
+            auth = Auth(key_id, timestamp_ms, value[10:])
+        elif tlv_type == TLV_QUERY_NAME:
+            query_name = _name(value)
+        elif tlv_type == TLV_MODEL:
+            model = _text(value, MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+        elif tlv_type == TLV_OS:
+            os_ = _text(value, MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+        else:  # TLV_SOFTWARE
+            software = _text(value, MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+    if announce:
+        if name is None:
+            raise DecodeError(Reason.MISSING_NAME)
+        if not addresses:
+            raise DecodeError(Reason.MISSING_ADDRESSES)
+    return Message(
+        mtype,
+        host_id,
+        boot_id,
+        seq,
+        ttl,
+        flags,
+        name,
+        addresses,
+        model,
+        os_,
+        software,
+        query_name,
+        auth,
+    )
+
+
+def _tlv(tlv_type: int, value: bytes) -> bytes:
+    return _TLV.pack(tlv_type, len(value)) + value
+
+
+def _pack_address(address: str) -> bytes:
+    text = address.split("%", 1)[0]
+    try:
+        if ":" in text:
+            return bytes((FAMILY_IPV6,)) + socket.inet_pton(_INET6, text)
+        return bytes((FAMILY_IPV4,)) + socket.inet_pton(_INET, text)
+    except OSError:
+        raise EncodeError(f"not an IP address: {address!r}") from None
+
+
+def _text_tlv(tlv_type: int, text: str, limit: int) -> bytes:
+    raw = text.encode("utf-8")
+    problem = text_problem(text) if text else "empty"
+    if problem is None and len(raw) > limit:
+        problem = f"{len(raw)} bytes > {limit}"
+    if problem:
+        raise EncodeError(f"invalid text {text!r}: {problem}")
+    return _tlv(tlv_type, raw)
+
+
+def encode(message: Message) -> bytes:
+    """Encode ``message`` (its AUTH TLV, if any, verbatim and last).
+
+    To sign, encode the message without ``auth`` and pass the result to
+    :func:`linkname.auth.sign`.
+    """
+    mtype = message.type
+    if mtype not in _ALLOWED:
+        raise EncodeError(f"unknown message type {mtype}")
+    if len(message.host_id) != 16:
+        raise EncodeError("host_id must be 16 bytes")
+    if mtype == ANNOUNCE and not 0 < message.ttl <= 0xFFFF:
+        raise EncodeError("ANNOUNCE needs 0 < ttl <= 65535")
+    if mtype != ANNOUNCE and message.ttl != 0:
+        raise EncodeError("GOODBYE and QUERY carry ttl 0")
+    flags = message.flags if mtype == ANNOUNCE else message.flags & ~FLAG_RESPONSE
+    parts = [
+        _HEADER.pack(
+            MAGIC,
+            VERSION,
+            mtype,
+            flags & 0xFF,
+            0,
+            message.ttl,
+            message.host_id,
+            message.boot_id & 0xFFFFFFFF,
+            message.seq & 0xFFFFFFFF,
+        )
+    ]
+    if message.name is not None:
+        if mtype == QUERY:
+            raise EncodeError("a QUERY carries query_name, not name")
+        validate_name_for_encode(message.name)
+        parts.append(_text_tlv(TLV_NAME, message.name, MAX_NAME_BYTES))
+    elif mtype == ANNOUNCE:
+        raise EncodeError("ANNOUNCE needs a name")
+    if message.addresses:
+        if mtype != ANNOUNCE:
+            raise EncodeError("only ANNOUNCE carries addresses")
+        if len(message.addresses) > MAX_ADDRESSES:
+            raise EncodeError(f"at most {MAX_ADDRESSES} addresses")
+        packed = [_pack_address(a) for a in message.addresses]
+        first = packed[0]
+        if first[0] != FAMILY_IPV6 or first[1] != 0xFE or first[2] & 0xC0 != 0x80:
+            raise EncodeError("the first address must be the IPv6 link-local one")
+        parts.append(_tlv(TLV_ADDRESSES, b"".join(packed)))
+    elif mtype == ANNOUNCE:
+        raise EncodeError("ANNOUNCE needs its link-local address")
+    for tlv_type, text in (
+        (TLV_MODEL, message.model),
+        (TLV_OS, message.os),
+        (TLV_SOFTWARE, message.software),
+    ):
+        if text is not None:
+            if mtype != ANNOUNCE:
+                raise EncodeError("only ANNOUNCE carries attributes")
+            parts.append(_text_tlv(tlv_type, text, MAX_ATTRIBUTE_BYTES))
+    if message.query_name is not None:
+        if mtype != QUERY:
+            raise EncodeError("only QUERY carries query_name")
+        validate_name_for_encode(message.query_name)
+        parts.append(_text_tlv(TLV_QUERY_NAME, message.query_name, MAX_NAME_BYTES))
+    if message.auth is not None:
+        auth = message.auth
+        if len(auth.mac) != AUTH_BODY_LEN - 10:
+            raise EncodeError("AUTH MAC must be 32 bytes")
+        parts.append(
+            _tlv(TLV_AUTH, _AUTH.pack(auth.key_id, auth.timestamp_ms) + auth.mac)
+        )
+    data = b"".join(parts)
+    if len(data) > MAX_DATAGRAM:
+        raise EncodeError(f"{len(data)} bytes > {MAX_DATAGRAM}")
+    return data
+
+
+def validate_name_for_encode(name: str) -> None:
+    """Raise :class:`EncodeError` unless ``name`` is a valid name."""
+    try:
+        validate_name(name)
+    except ValueError as err:
+        raise EncodeError(str(err)) from None
