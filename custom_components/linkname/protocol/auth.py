@@ -92,7 +92,9 @@ def sign(data: bytes, key: Key, pseudo: bytes, timestamp_ms: int) -> bytes:
     return signed + hmac.digest(key.secret, pseudo + signed, "sha256")
 
 
-def check_mac(data: bytes, message: Message, keys: dict[int, Key], pseudo: bytes) -> Reason | None:
+def check_mac(
+    data: bytes, message: Message, keys: dict[int, Key], pseudo: bytes
+) -> Reason | None:
     """Verify a decoded message's MAC.  None when it is good."""
     auth = message.auth
     if auth is None:
@@ -122,7 +124,9 @@ class ReplayGuard:
     forgotten first), so a flood cannot grow it without bound.
     """
 
-    def __init__(self, window_ms: int = DEFAULT_WINDOW_MS, capacity: int = 4096) -> None:
+    def __init__(
+        self, window_ms: int = DEFAULT_WINDOW_MS, capacity: int = 4096
+    ) -> None:
         self.window_ms = window_ms
         self.capacity = capacity
         self._last: OrderedDict[bytes, tuple[int, int, int]] = OrderedDict()

@@ -215,7 +215,9 @@ def _addresses(raw: bytes, announce: bool) -> tuple[str, ...]:
     if not out or len(out) > MAX_ADDRESSES:
         raise DecodeError(Reason.BAD_ADDRESS, f"{len(out)} addresses")
     first = raw[1:3]
-    if announce and (raw[0] != FAMILY_IPV6 or first[0] != 0xFE or first[1] & 0xC0 != 0x80):
+    if announce and (
+        raw[0] != FAMILY_IPV6 or first[0] != 0xFE or first[1] & 0xC0 != 0x80
+    ):
         raise DecodeError(Reason.BAD_ADDRESS, "first address is not IPv6 link-local")
     return tuple(out)
 
