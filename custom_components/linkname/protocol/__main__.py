@@ -1,0 +1,5 @@
+"""``python -m linkname``: the ``linkname`` command."""
+
+from .cli import main
+
+raise SystemExit(main())
