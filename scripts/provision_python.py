@@ -24,6 +24,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from typing import NoReturn
 
 MIRROR = os.environ.get("LINKNAME_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = os.environ.get("LINKNAME_DEBIAN_SUITE", "forky")
@@ -49,7 +50,7 @@ SKIP = {
 }
 
 
-def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+def fail(message: str) -> NoReturn:
     print(f"setup: {message}", file=sys.stderr)
     raise SystemExit(1)
 
@@ -59,7 +60,10 @@ def fetch(url: str) -> bytes:
         with urllib.request.urlopen(url, timeout=120) as response:
             return response.read()
     except (urllib.error.URLError, OSError) as err:
-        fail(f"could not download {url} from Debian's package archive ({err}); network access to it is needed to provision Python 3.14.")
+        fail(
+            f"could not download {url} from Debian's package archive ({err}); "
+            "network access to it is needed to provision Python 3.14."
+        )
 
 
 def parse_index(text: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
@@ -123,7 +127,8 @@ def closure(packages: dict[str, dict[str, str]], provides: dict[str, str]) -> li
                 None,
             )
             if choice is None:
-                fail(f"no package satisfies {' | '.join(alternatives)} in Debian {SUITE}.")
+                wanted_any = " | ".join(alternatives)
+                fail(f"no package satisfies {wanted_any} in Debian {SUITE}.")
             queue.append(choice)
     return sorted(wanted)
 
@@ -138,7 +143,7 @@ def main() -> None:
         return
     for tool in ("dpkg", "patchelf"):
         if shutil.which(tool) is None:
-            fail(f"'{tool}' is needed to provision Python 3.14 (apt-get install {tool}).")
+            fail(f"'{tool}' is needed to provision Python 3.14 (apt-get install it).")
     arch = subprocess.run(
         ["dpkg", "--print-architecture"], check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -167,16 +172,26 @@ def main() -> None:
     if loader is None:
         fail(f"the unpacked libc6 has no dynamic loader under {libdir}.")
     subprocess.run(
-        ["patchelf", "--set-interpreter", loader, "--force-rpath", "--set-rpath", libdir, python],
+        [
+            "patchelf",
+            "--set-interpreter",
+            loader,
+            "--force-rpath",
+            "--set-rpath",
+            libdir,
+            python,
+        ],
         check=True,
     )
+    probe = (
+        "import ssl, sqlite3, ctypes, lzma, bz2, zlib, venv, sys; print(sys.version)"
+    )
     check = subprocess.run(
-        [python, "-c", "import ssl, sqlite3, ctypes, lzma, bz2, zlib, venv, sys; print(sys.version)"],
-        capture_output=True,
-        text=True,
+        [python, "-c", probe], capture_output=True, text=True, check=False
     )
     if check.returncode != 0:
-        fail(f"the provisioned Python 3.14 does not run: {check.stderr.strip().splitlines()[-1:]}")
+        last = check.stderr.strip().splitlines()[-1:]
+        fail(f"the provisioned Python 3.14 does not run: {last}")
     with open(os.path.join(prefix, ".complete"), "w") as handle:
         handle.write(" ".join(names) + "\n")
     print(python)
