@@ -243,8 +243,8 @@ def decode(data: bytes) -> Message:
     if announce:
         if ttl == 0:
             raise DecodeError(Reason.BAD_TTL, "ANNOUNCE with TTL 0")
-    elif mtype == GOODBYE and ttl != 0:
-        raise DecodeError(Reason.BAD_TTL, "GOODBYE with TTL != 0")
+    elif ttl != 0:
+        raise DecodeError(Reason.BAD_TTL, "GOODBYE or QUERY with TTL != 0")
     if not announce:
         flags &= ~FLAG_RESPONSE
 
@@ -325,8 +325,8 @@ def _pack_address(address: str) -> bytes:
 
 
 def _text_tlv(tlv_type: int, text: str, limit: int) -> bytes:
-    raw = text.encode("utf-8")
     problem = text_problem(text) if text else "empty"
+    raw = b"" if problem else text.encode("utf-8")  # after the check: surrogates
     if problem is None and len(raw) > limit:
         problem = f"{len(raw)} bytes > {limit}"
     if problem:
