@@ -215,9 +215,11 @@ class Endpoint:
         self.interface = interface
         self.announcer = announcer
         # Without an announcer, QUERYs come from a passive identity that is
-        # never started (it answers nothing).
+        # never started (it answers nothing): the table's own host ID if it
+        # has one (so our QUERYs loop back as "looped"), else a random one.
+        own = None if table is None else table.own_host_id
         self._querier = announcer or Announcer(
-            host_id=secrets.token_bytes(16), name="linkname-query"
+            host_id=own or secrets.token_bytes(16), name="linkname-query"
         )
         if table is None:
             table = NeighbourTable(keys=() if key is None else (key,))
