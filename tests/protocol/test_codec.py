@@ -1,0 +1,662 @@
+"""Tests of the linkname/1 codec (linkname.codec) against docs/PROTOCOL.md."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from linkname.codec import (
+    Auth,
+    DecodeError,
+    EncodeError,
+    Message,
+    MessageType,
+    Reason,
+    decode,
+    encode,
+    text_problem,
+    validate_name,
+)
+from linkname.const import (
+    ANNOUNCE,
+    FLAG_RESPONSE,
+    GOODBYE,
+    MAX_DATAGRAM,
+    QUERY,
+    TLV_ADDRESSES,
+    TLV_AUTH,
+    TLV_MODEL,
+    TLV_NAME,
+    TLV_QUERY_NAME,
+)
+
+from . import vectors
+from .vectors import Vector
+
+HOST = bytes(range(16))
+LL = "fe80::1"
+
+# -- helpers: raw datagrams, independent of the encoder ------------------------
+
+
+def header(
+    mtype: int = ANNOUNCE,
+    *,
+    ttl: int | None = None,
+    flags: int = 0,
+    reserved: int = 0,
+    seq: int = 1,
+) -> bytes:
+    if ttl is None:
+        ttl = 180 if mtype == ANNOUNCE else 0
+    return struct.pack(
+        "!2sBBBBH16sII", b"LN", 1, mtype, flags, reserved, ttl, HOST, 7, seq
+    )
+
+
+def tlv(tlv_type: int, value: bytes) -> bytes:
+    return struct.pack("!BH", tlv_type, len(value)) + value
+
+
+def v6(address: str) -> bytes:
+    return b"\x06" + socket.inet_pton(socket.AF_INET6, address)
+
+
+def v4(address: str) -> bytes:
+    return b"\x04" + socket.inet_pton(socket.AF_INET, address)
+
+
+def announce_raw(name: bytes = b"pi", addresses: bytes | None = None) -> bytes:
+    return (
+        header()
+        + tlv(TLV_NAME, name)
+        + tlv(TLV_ADDRESSES, v6(LL) if addresses is None else addresses)
+    )
+
+
+def reason_of(data: bytes) -> Reason:
+    with pytest.raises(DecodeError) as info:
+        decode(data)
+    return info.value.reason
+
+
+# -- the spec's vectors ---------------------------------------------------------
+
+REQUIRED_MALFORMED = {
+    "truncated-header": Reason.TRUNCATED,
+    "bad-magic": Reason.BAD_MAGIC,
+    "version-2": Reason.UNSUPPORTED_VERSION,
+    "unknown-type": Reason.UNKNOWN_TYPE,
+    "truncated-tlv": Reason.BAD_TLV_LENGTH,
+    "unknown-critical-tlv": Reason.UNKNOWN_CRITICAL_TLV,
+    "name-bidi": Reason.BAD_NAME,
+    "name-not-nfc": Reason.BAD_NAME,
+    "duplicate-name": Reason.DUPLICATE_TLV,
+    "first-address-not-link-local": Reason.BAD_ADDRESS,
+    "auth-not-last": Reason.BAD_AUTH,
+    "oversized": Reason.TOO_LARGE,
+    "goodbye-ttl-60": Reason.BAD_TTL,
+}
+
+
+def test_spec_holds_every_required_vector() -> None:
+    idents = {v.ident for v in vectors.all_vectors()}
+    valid = {
+        "announce",
+        "announce-response",
+        "goodbye",
+        "query-name",
+        "query-everyone",
+        "announce-signed",
+    }
+    assert valid <= idents
+    for ident, reason in REQUIRED_MALFORMED.items():
+        assert vectors.vector(ident).fields["reason"] == reason.value
+    assert len(vectors.malformed_vectors()) >= 8
+
+
+def test_spec_vectors_are_what_the_generator_prints() -> None:
+    """scripts/gen_vectors.py --check, as a test: the appendix is up to date."""
+    generator = vectors.load_generator()
+    spec = vectors.spec_text()
+    assert (
+        generator.replace_section(spec, generator.render(generator.vectors())) == spec
+    )
+
+
+def test_every_reason_code_is_in_the_spec_table() -> None:
+    spec = vectors.spec_text()
+    for reason in Reason:
+        assert f"| `{reason.value}` |" in spec, reason
+
+
+@pytest.mark.parametrize("vector", vectors.valid_vectors(), ids=lambda v: v.ident)
+def test_valid_vector_decodes_as_stated(vector: Vector) -> None:
+    unknown = (
+        set(vector.fields)
+        - vectors.MESSAGE_KEYS
+        - vectors.SIGNING_KEYS
+        - {"length", "roundtrip"}
+    )
+    assert not unknown, f"fields the test does not check: {unknown}"
+    message = decode(vector.data)
+    assert message == vector.message()
+    assert message.is_response == bool(message.flags & FLAG_RESPONSE)
+
+
+@pytest.mark.parametrize("vector", vectors.valid_vectors(), ids=lambda v: v.ident)
+def test_valid_vector_reencodes(vector: Vector) -> None:
+    message = decode(vector.data)
+    again = encode(message)
+    if vector.fields.get("roundtrip", "yes") == "yes":
+        assert again == vector.data
+    else:
+        assert vector.fields["roundtrip"] == "no"
+        assert again != vector.data
+        assert decode(again) == message
+
+
+@pytest.mark.parametrize("vector", vectors.malformed_vectors(), ids=lambda v: v.ident)
+def test_malformed_vector_is_rejected_with_its_reason(vector: Vector) -> None:
+    assert set(vector.fields) == {"reason", "length"}
+    assert reason_of(vector.data) == Reason(vector.fields["reason"])
+
+
+def test_hexdump_parser_rejects_a_wrong_ascii_column() -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        vectors.parse_hexdump(
+            ["0000  4c 4e                                             |XX|", "0002"]
+        )
+
+
+def test_hexdump_parser_expands_repeats() -> None:
+    row = "0010  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|"
+    lines = [row.replace("0010", "0000"), "*", "0030"]
+    assert vectors.parse_hexdump(lines) == bytes(48)
+    with pytest.raises(ValueError, match="last line"):
+        vectors.parse_hexdump(["0000", row])
+
+
+# -- decoding: shapes beyond the vectors -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", Reason.TRUNCATED),
+        (header()[:-1], Reason.TRUNCATED),
+        (announce_raw() + tlv(0x7E, bytes(MAX_DATAGRAM)), Reason.TOO_LARGE),
+        (header(QUERY, ttl=1), Reason.BAD_TTL),
+        (header(GOODBYE, ttl=0xFFFF), Reason.BAD_TTL),
+        (header(ANNOUNCE, ttl=0) + b"\x01", Reason.BAD_TTL),
+        (header(QUERY) + b"\x01", Reason.BAD_TLV_LENGTH),
+        (header(QUERY) + b"\x03\x00\x01", Reason.BAD_TLV_LENGTH),
+        (header(QUERY) + b"\x7e\xff\xff" + bytes(10), Reason.BAD_TLV_LENGTH),
+        (header(QUERY) + tlv(0xFF, b"x"), Reason.UNKNOWN_CRITICAL_TLV),
+        (header(QUERY) + tlv(0x80, b""), Reason.UNKNOWN_CRITICAL_TLV),
+        (header(GOODBYE) + tlv(TLV_ADDRESSES, v6(LL)), Reason.UNEXPECTED_TLV),
+        (header(GOODBYE) + tlv(TLV_MODEL, b"m"), Reason.UNEXPECTED_TLV),
+        (header(GOODBYE) + tlv(TLV_QUERY_NAME, b"pi"), Reason.UNEXPECTED_TLV),
+        (announce_raw() + tlv(TLV_QUERY_NAME, b"pi"), Reason.UNEXPECTED_TLV),
+        (header(QUERY) + tlv(TLV_MODEL, b"m"), Reason.UNEXPECTED_TLV),
+        (
+            header(QUERY) + tlv(TLV_QUERY_NAME, b"a") + tlv(TLV_QUERY_NAME, b"b"),
+            Reason.DUPLICATE_TLV,
+        ),
+        (
+            announce_raw() + tlv(TLV_MODEL, b"a") + tlv(TLV_MODEL, b"b"),
+            Reason.DUPLICATE_TLV,
+        ),
+        (announce_raw(name=b""), Reason.BAD_NAME),
+        (announce_raw(name=b" pi"), Reason.BAD_NAME),
+        (announce_raw(name=b"pi "), Reason.BAD_NAME),
+        (announce_raw(name=b" "), Reason.BAD_NAME),
+        (announce_raw(name="a\u2028b".encode()), Reason.BAD_NAME),  # Zl
+        (announce_raw(name="a\u00a0b".encode()), Reason.BAD_NAME),  # Zs (NBSP)
+        (announce_raw(name="a\ue000".encode()), Reason.BAD_NAME),  # Co
+        (announce_raw(name="a\u0378".encode()), Reason.BAD_NAME),  # Cn
+        (announce_raw(name="a\u200b".encode()), Reason.BAD_NAME),  # Cf (ZWSP)
+        (announce_raw(name=b"a\tb"), Reason.BAD_NAME),  # Cc
+        (announce_raw(name=b"\xed\xa0\x80"), Reason.BAD_NAME),  # UTF-8 surrogate
+        (announce_raw(name=b"\xc0\xaf"), Reason.BAD_NAME),  # overlong
+        (header(QUERY) + tlv(TLV_QUERY_NAME, b"a.b"), Reason.BAD_NAME),
+        (header(QUERY) + tlv(TLV_QUERY_NAME, b""), Reason.BAD_NAME),
+        (header(GOODBYE) + tlv(TLV_NAME, "x\u202e".encode()), Reason.BAD_NAME),
+        (announce_raw(addresses=b""), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=v6(LL)[:-1]), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=v6(LL) + v4("192.0.2.1")[:-1]), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=v6(LL) * 17), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=v4("192.0.2.1") + v6(LL)), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=v6("fec0::1")), Reason.BAD_ADDRESS),  # site-local
+        (announce_raw(addresses=v6("fe00::1")), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=v6("ff02::1")), Reason.BAD_ADDRESS),
+        (announce_raw(addresses=b"\x00" * 17), Reason.BAD_ADDRESS),
+        (announce_raw() + tlv(TLV_MODEL, b""), Reason.BAD_ATTRIBUTE),
+        (announce_raw() + tlv(TLV_MODEL, b"m" * 65), Reason.BAD_ATTRIBUTE),
+        (announce_raw() + tlv(0x11, b"os\n"), Reason.BAD_ATTRIBUTE),
+        (announce_raw() + tlv(0x12, b" v1"), Reason.BAD_ATTRIBUTE),
+        (announce_raw() + tlv(0x12, b"\xff"), Reason.BAD_ATTRIBUTE),
+        (header(QUERY) + tlv(TLV_AUTH, bytes(43)), Reason.BAD_AUTH),
+        (
+            header(QUERY) + tlv(TLV_AUTH, bytes(42)) + tlv(TLV_QUERY_NAME, b"a"),
+            Reason.BAD_AUTH,
+        ),
+        (
+            header(QUERY) + tlv(TLV_AUTH, bytes(42)) + tlv(TLV_AUTH, bytes(42)),
+            Reason.BAD_AUTH,
+        ),
+        (header() + tlv(TLV_ADDRESSES, v6(LL)), Reason.MISSING_NAME),
+        (header() + tlv(TLV_NAME, b"pi"), Reason.MISSING_ADDRESSES),
+        (header(), Reason.MISSING_NAME),
+    ],
+    ids=lambda value: value.value if isinstance(value, Reason) else "",
+)
+def test_malformed_shapes(data: bytes, reason: Reason) -> None:
+    assert reason_of(data) == reason
+
+
+def test_decode_error_carries_reason_and_detail() -> None:
+    with pytest.raises(DecodeError) as info:
+        decode(header(9))
+    assert info.value.reason is Reason.UNKNOWN_TYPE
+    assert info.value.detail == "type 9"
+    assert str(info.value) == "unknown_type: type 9"
+
+
+def test_limits_are_inclusive() -> None:
+    name = "n" * 63
+    addresses = v6(LL) + v6("fd00::1") * 14 + v4("192.0.2.1")
+    data = announce_raw(name.encode(), addresses) + tlv(TLV_MODEL, b"m" * 64)
+    message = decode(data)
+    assert message.name == name
+    assert len(message.addresses) == 16
+    assert message.model == "m" * 64
+    assert encode(message) == data
+
+
+def test_exactly_1232_bytes_is_accepted() -> None:
+    base = announce_raw()
+    data = base + tlv(0x7E, bytes(MAX_DATAGRAM - len(base) - 3))
+    assert len(data) == MAX_DATAGRAM
+    assert decode(data).name == "pi"
+    assert reason_of(data + b"\x00") == Reason.TOO_LARGE
+
+
+def test_unknown_non_critical_tlvs_are_skipped_even_repeated() -> None:
+    data = announce_raw() + tlv(0x7E, b"x") + tlv(0x7E, b"y") + tlv(0x00, b"")
+    assert decode(data) == decode(announce_raw())
+
+
+def test_tlv_order_is_free_except_auth() -> None:
+    data = (
+        header()
+        + tlv(TLV_MODEL, b"m")
+        + tlv(TLV_ADDRESSES, v6(LL))
+        + tlv(TLV_NAME, b"pi")
+    )
+    message = decode(data)
+    assert (message.name, message.addresses, message.model) == ("pi", (LL,), "m")
+
+
+def test_reserved_bits_are_ignored() -> None:
+    data = header(QUERY, flags=0xFF, reserved=0xAB)
+    message = decode(data)
+    assert not message.is_response  # RESPONSE is meaningless on a QUERY
+    assert message.flags == 0x7F
+    assert encode(message) == header(QUERY, flags=0x7F)  # reserved byte sent as 0
+    announce = decode(announce_raw()[:4] + b"\x81" + announce_raw()[5:])
+    assert announce.is_response
+    assert announce.flags == 0x81
+
+
+def test_response_flag_is_cleared_on_goodbye() -> None:
+    message = decode(header(GOODBYE, flags=FLAG_RESPONSE))
+    assert message.flags == 0
+    assert not message.is_response
+
+
+def test_addresses_decode_to_canonical_text() -> None:
+    data = announce_raw(
+        addresses=v6("FE80:0:0:0:0:0:0:1")
+        + v6("2001:db8::1")
+        + v6("::ffff:192.0.2.1")
+        + v4("10.0.0.1")
+    )
+    assert decode(data).addresses == (
+        "fe80::1",
+        "2001:db8::1",
+        "::ffff:192.0.2.1",
+        "10.0.0.1",
+    )
+
+
+def test_any_fe80_10_address_is_link_local() -> None:
+    for first in ("fe80::1", "febf:ffff::1"):
+        assert decode(announce_raw(addresses=v6(first))).addresses == (first,)
+
+
+# -- encoding ---------------------------------------------------------------------
+
+
+def good_announce(**changes: Any) -> Message:
+    base = Message(ANNOUNCE, HOST, 7, 1, ttl=180, name="pi", addresses=(LL,))
+    return base._replace(**changes)
+
+
+def test_encode_strips_the_zone_of_addresses() -> None:
+    data = encode(good_announce(addresses=("fe80::1%eth0", "192.0.2.1")))
+    assert decode(data).addresses == (LL, "192.0.2.1")
+
+
+def test_encode_sends_tlvs_in_ascending_order_auth_last() -> None:
+    message = good_announce(model="m", os="o", software="s", auth=Auth(1, 2, bytes(32)))
+    data = encode(message)
+    types = []
+    pos = 32
+    while pos < len(data):
+        tlv_type, length = struct.unpack_from("!BH", data, pos)
+        types.append(tlv_type)
+        pos += 3 + length
+    assert types == [0x01, 0x02, 0x10, 0x11, 0x12, 0x20]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        good_announce(type=4),
+        good_announce(type=0),
+        good_announce(host_id=bytes(15)),
+        good_announce(host_id=bytes(17)),
+        good_announce(ttl=0),
+        good_announce(ttl=-1),
+        good_announce(ttl=0x10000),
+        good_announce(name=None),
+        good_announce(addresses=()),
+        good_announce(addresses=("fd00::1", LL)),
+        good_announce(addresses=("192.0.2.1",)),
+        good_announce(addresses=(LL,) * 17),
+        good_announce(addresses=(LL, "not an address")),
+        good_announce(addresses=(LL, "192.0.2")),
+        good_announce(addresses=(LL, "fe80::1::2")),
+        good_announce(query_name="pi"),
+        good_announce(auth=Auth(1, 2, bytes(31))),
+        good_announce(model=""),
+        good_announce(model="m" * 65),
+        good_announce(model="é" * 33),
+        good_announce(os=" x"),
+        good_announce(software="a\u202eb"),
+        good_announce(software="\ud800"),  # a lone surrogate cannot be UTF-8
+        good_announce(name=""),
+        good_announce(name="n" * 64),
+        good_announce(name="é" * 32),
+        good_announce(name="a.b"),
+        good_announce(name="a\nb"),
+        good_announce(name="pi "),
+        good_announce(name="Bu\u0308ro"),
+        good_announce(name="\udfff"),
+        Message(GOODBYE, HOST, 7, 1, ttl=60),
+        Message(GOODBYE, HOST, 7, 1, addresses=(LL,)),
+        Message(GOODBYE, HOST, 7, 1, model="m"),
+        Message(GOODBYE, HOST, 7, 1, query_name="pi"),
+        Message(QUERY, HOST, 7, 1, ttl=1),
+        Message(QUERY, HOST, 7, 1, name="pi"),
+        Message(QUERY, HOST, 7, 1, addresses=(LL,)),
+        Message(QUERY, HOST, 7, 1, os="o"),
+        Message(QUERY, HOST, 7, 1, query_name="a.b"),
+        Message(QUERY, HOST, 7, 1, query_name=""),
+    ],
+)
+def test_encode_rejects_invalid_messages(message: Message) -> None:
+    with pytest.raises(EncodeError):
+        encode(message)
+
+
+def test_encode_error_is_a_value_error() -> None:
+    assert issubclass(EncodeError, ValueError)
+
+
+# -- names and text ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["pi", "Kitchen Pi", "Büro", "台所", "n" * 63, "é" * 31, "a-b_c(1)", "🙂"],
+)
+def test_valid_names(name: str) -> None:
+    assert validate_name(name) == name
+    assert text_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", " pi", "pi ", "a.b", "a\x00b", "a\u202eb", "a\u00a0b", "Bu\u0308ro", "n" * 64],
+)
+def test_invalid_names(name: str) -> None:
+    with pytest.raises(ValueError, match="invalid name"):
+        validate_name(name)
+
+
+def test_printable_rule_is_unicode_categories_c_and_z_except_space() -> None:
+    """The spec's rule 3 (section 4.6) equals str.isprintable, code point by point."""
+    for code in range(0x110000):
+        char = chr(code)
+        category = unicodedata.category(char)
+        allowed = char == " " or category[0] not in "CZ"
+        assert char.isprintable() == allowed, hex(code)
+
+
+# -- properties -------------------------------------------------------------------
+
+_TEXT_CHARS = st.characters(categories=("L", "M", "N", "P", "S")) | st.just(" ")
+
+
+def _clean(text: str, *, dots: bool) -> str:
+    text = unicodedata.normalize("NFC", text).strip(" ")
+    return text if dots else text.replace(".", "-")
+
+
+def _fits(limit: int) -> Callable[[str], bool]:
+    return lambda text: 0 < len(text.encode("utf-8")) <= limit
+
+
+names = (
+    st.one_of(
+        st.text(
+            st.characters(codec="ascii", categories=("L", "N", "P", "S")),
+            min_size=1,
+            max_size=63,
+        ),
+        st.text(_TEXT_CHARS, min_size=1, max_size=20),
+    )
+    .map(lambda t: _clean(t, dots=False))
+    .filter(_fits(63))
+)
+
+attributes = (
+    st.text(_TEXT_CHARS, min_size=1, max_size=30)
+    .map(lambda t: _clean(t, dots=True))
+    .filter(_fits(64))
+)
+
+link_locals = st.tuples(st.integers(0, 0x3F), st.binary(min_size=14, max_size=14)).map(
+    lambda t: socket.inet_ntop(socket.AF_INET6, bytes((0xFE, 0x80 | t[0])) + t[1])
+)
+other_addresses = st.one_of(
+    st.binary(min_size=16, max_size=16).map(
+        lambda b: socket.inet_ntop(socket.AF_INET6, b)
+    ),
+    st.binary(min_size=4, max_size=4).map(
+        lambda b: socket.inet_ntop(socket.AF_INET, b)
+    ),
+)
+auths = st.builds(
+    Auth,
+    st.integers(0, 0xFFFF),
+    st.integers(0, 2**64 - 1),
+    st.binary(min_size=32, max_size=32),
+)
+u32 = st.integers(0, 2**32 - 1)
+host_ids = st.binary(min_size=16, max_size=16)
+
+
+@st.composite
+def announces(draw: st.DrawFn) -> Message:
+    return Message(
+        ANNOUNCE,
+        draw(host_ids),
+        draw(u32),
+        draw(u32),
+        ttl=draw(st.integers(1, 0xFFFF)),
+        flags=draw(st.integers(0, 0xFF)),
+        name=draw(names),
+        addresses=(draw(link_locals), *draw(st.lists(other_addresses, max_size=15))),
+        model=draw(st.none() | attributes),
+        os=draw(st.none() | attributes),
+        software=draw(st.none() | attributes),
+        auth=draw(st.none() | auths),
+    )
+
+
+@st.composite
+def goodbyes(draw: st.DrawFn) -> Message:
+    return Message(
+        GOODBYE,
+        draw(host_ids),
+        draw(u32),
+        draw(u32),
+        flags=draw(st.integers(0, 0x7F)),
+        name=draw(st.none() | names),
+        auth=draw(st.none() | auths),
+    )
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> Message:
+    return Message(
+        QUERY,
+        draw(host_ids),
+        draw(u32),
+        draw(u32),
+        flags=draw(st.integers(0, 0x7F)),
+        query_name=draw(st.none() | names),
+        auth=draw(st.none() | auths),
+    )
+
+
+messages = st.one_of(announces(), goodbyes(), queries())
+
+
+@given(messages)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
+def test_roundtrip_of_any_valid_message(message: Message) -> None:
+    data = encode(message)
+    assert len(data) <= MAX_DATAGRAM
+    assert decode(data) == message
+    assert encode(decode(data)) == data
+
+
+def decoded(data: bytes) -> Message | DecodeError:
+    """The decoded message, or the DecodeError; any other exception propagates."""
+    try:
+        return decode(data)
+    except DecodeError as err:
+        return err
+
+
+def check_decode(data: bytes) -> None:
+    """decode raises nothing but DecodeError, and what it accepts re-encodes."""
+    result = decoded(data)
+    if isinstance(result, DecodeError):
+        assert isinstance(result.reason, Reason)
+        return
+    again = encode(result)  # a decodable message must be encodable
+    assert decode(again) == result
+    assert MessageType(result.type)
+
+
+@given(st.binary(max_size=1300))
+@settings(max_examples=300)
+def test_decode_arbitrary_bytes(data: bytes) -> None:
+    check_decode(data)
+
+
+_TLV_TYPES = st.sampled_from(
+    [0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x20, 0x7E, 0x80, 0x85, 0xFF]
+) | st.integers(0, 0xFF)
+
+
+@given(
+    st.sampled_from([ANNOUNCE, GOODBYE, QUERY, 0, 4]),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFF),
+    st.lists(st.tuples(_TLV_TYPES, st.binary(max_size=80)), max_size=8),
+    st.binary(max_size=4),
+)
+@settings(max_examples=500)
+@example(QUERY, 5, 0, [], b"")  # a QUERY with a TTL: decodable => encodable
+def test_decode_random_tlv_soup(
+    mtype: int, ttl: int, flags: int, items: list[tuple[int, bytes]], tail: bytes
+) -> None:
+    data = header(mtype, ttl=ttl, flags=flags)
+    data += b"".join(tlv(t, v) for t, v in items) + tail
+    check_decode(data)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(encode(draw(messages)))
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "truncate", "insert", "delete", "set"]))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "truncate":
+            del data[pos:]
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 8))]
+        elif data:
+            data[pos] = draw(st.integers(0, 0xFF))
+    return bytes(data)
+
+
+@given(mutated())
+@settings(max_examples=1000, suppress_health_check=[HealthCheck.filter_too_much])
+def test_decode_mutated_valid_messages(data: bytes) -> None:
+    check_decode(data)
+
+
+@given(st.text(max_size=70))
+@settings(max_examples=300)
+def test_encode_rejects_every_invalid_name_with_encode_error(name: str) -> None:
+    try:
+        validate_name(name)
+    except ValueError:
+        with pytest.raises(EncodeError):
+            encode(good_announce(name=name))
+        with pytest.raises(EncodeError):
+            encode(Message(QUERY, HOST, 7, 1, query_name=name))
+    else:
+        assert decode(encode(good_announce(name=name))).name == name
+
+
+@given(st.text(max_size=70))
+@settings(max_examples=300)
+def test_encode_checks_attributes_like_the_decoder(text: str) -> None:
+    raw = announce_raw() + tlv(TLV_MODEL, text.encode("utf-8", "surrogatepass"))
+    result = decoded(raw)
+    if isinstance(result, DecodeError):
+        assert result.reason == Reason.BAD_ATTRIBUTE
+        with pytest.raises(EncodeError):
+            encode(good_announce(model=text))
+    else:
+        assert result.model == text
+        assert decode(encode(good_announce(model=text))).model == text
