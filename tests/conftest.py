@@ -8,9 +8,28 @@ is a regular package) ahead of this repository on ``sys.path`` when the
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest.mock import patch
+
 import pytest
+from ifaddr._posix import get_adapters as real_get_adapters
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.linkname  # noqa: F401
+from custom_components.linkname.const import (
+    CONF_HOST_ID,
+    CONF_INTERFACE,
+    CONF_KEY,
+    CONF_NAME,
+    CONF_PUBLISH,
+    DOMAIN,
+)
+from tests.netns import Lab, Netns, fast_lab  # noqa: F401
+from tests.peer import Peer
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +41,88 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """
     if "hass" in request.fixturenames:
         request.getfixturevalue("enable_custom_integrations")
+
+
+# -- a real IPv6 link for Home Assistant --------------------------------------
+# Home Assistant (this process's main thread) lives in namespace "ha"; the
+# peers in namespace "peer"; one veth link, eth0 on both sides.  The thread
+# enters "ha" before the hass fixture starts, so HA's network integration,
+# its executor threads and the linkname sockets all see that namespace.
+
+HA_HOST_ID = bytes.fromhex("ee" * 16)
+
+
+@dataclass
+class HaLink:
+    """The link between Home Assistant and its peers."""
+
+    lab: Lab
+    ha: Netns
+    other: Netns
+    peers: list[Peer] = field(default_factory=list)
+
+    def peer(self, n: int, name: str, **kw: Any) -> Peer:
+        """A scripted peer with host ID ``n`` (16 bytes, big-endian)."""
+        peer = Peer(self.other, n.to_bytes(16, "big"), name, **kw)
+        self.peers.append(peer)
+        return peer
+
+
+@pytest.fixture
+def ha_link(fast_lab: Lab, socket_enabled: None) -> Iterator[HaLink]:  # noqa: F811
+    """Enter HA's namespace for the test; peers live across a veth link."""
+    ha, other = fast_lab.netns("ha"), fast_lab.netns("peer")
+    fast_lab.veth(ha, "eth0", other, "eth0")
+    ha.link_local("eth0")
+    other.link_local("eth0")
+    link = HaLink(fast_lab, ha, other)
+    try:
+        # The harness fakes the OS's adapter list; here HA sees the real one
+        # (of namespace "ha"), as a user's HA does.
+        with (
+            ha.entered(),
+            patch(
+                "homeassistant.components.network.util.ifaddr.get_adapters",
+                real_get_adapters,
+            ),
+        ):
+            yield link
+    finally:
+        for peer in link.peers:
+            peer.close()
+
+
+def make_entry(
+    *,
+    name: str = "ha-test",
+    key: str = "",
+    publish: bool = True,
+    options: dict[str, Any] | None = None,
+    interface: str = "eth0",
+) -> MockConfigEntry:
+    """A linkname config entry as the config flow creates it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=interface,
+        unique_id=interface,
+        data={
+            CONF_INTERFACE: interface,
+            CONF_NAME: name,
+            CONF_PUBLISH: publish,
+            CONF_KEY: key,
+            CONF_HOST_ID: HA_HOST_ID.hex(),
+        },
+        options=options or {},
+    )
+
+
+async def wait_for(
+    condition: Callable[[], object], limit: float = 3.0, step: float = 0.005
+) -> float:
+    """Wait until ``condition()`` is true; return how long it took (s)."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > limit:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(step)
+    return time.monotonic() - start

@@ -1,8 +1,9 @@
-"""The user step offers the interfaces with an IPv6 link-local address."""
+"""Config flow: user step (tested on a real link), reconfigure, options."""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import patch
@@ -13,10 +14,26 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers.translation import async_get_translations
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.linkname
-from custom_components.linkname.const import CONF_INTERFACE, DOMAIN
+from custom_components.linkname.const import (
+    CONF_AWAY_AFTER,
+    CONF_CAPACITY,
+    CONF_HOST_ID,
+    CONF_INTERFACE,
+    CONF_INTERVAL,
+    CONF_KEY,
+    CONF_NAME,
+    CONF_PUBLISH,
+    CONF_REMOVE_AFTER_DAYS,
+    CONF_TRACK_NEW,
+    DOMAIN,
+)
+from linkname.auth import Key
+from linkname.const import ANNOUNCE
+from tests.conftest import HaLink, make_entry, wait_for
+
+USER_INPUT = {CONF_NAME: "ha-test", CONF_KEY: "", CONF_PUBLISH: True}
 
 # What the operating system reports, fed to HA's real network integration.
 SYSTEM_ADAPTERS = [
@@ -61,52 +78,6 @@ def system_adapters() -> Iterator[None]:
         yield
 
 
-@pytest.mark.usefixtures("system_adapters")
-async def test_user_step_creates_entry(hass: HomeAssistant) -> None:
-    """Only link-local interfaces are offered; picking one creates its entry."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
-    selector = result["data_schema"].schema[CONF_INTERFACE]
-    assert selector.config["options"] == [
-        {"value": "eth0", "label": "eth0 (fe80::1)"},
-        {"value": "wlan0", "label": "wlan0 (fe80::2)"},
-    ]
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_INTERFACE: "wlan0"}
-    )
-    await hass.async_block_till_done()
-
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "wlan0"
-    assert result["data"] == {CONF_INTERFACE: "wlan0"}
-    entry = result["result"]
-    assert entry.unique_id == "wlan0"
-    assert entry.state is ConfigEntryState.LOADED
-
-
-@pytest.mark.usefixtures("system_adapters")
-async def test_user_step_aborts_duplicate(hass: HomeAssistant) -> None:
-    """An interface that already has an entry is not set up twice."""
-    MockConfigEntry(
-        domain=DOMAIN, data={CONF_INTERFACE: "eth0"}, unique_id="eth0", title="eth0"
-    ).add_to_hass(hass)
-
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_INTERFACE: "eth0"}
-    )
-
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
-
-
 async def test_user_step_rejects_unknown_interface(hass: HomeAssistant) -> None:
     """A name that is not among the offered interfaces is refused."""
     with patch(
@@ -118,7 +89,7 @@ async def test_user_step_rejects_unknown_interface(hass: HomeAssistant) -> None:
         )
     with pytest.raises(InvalidData) as refused:
         await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_INTERFACE: "tun0"}
+            result["flow_id"], {CONF_INTERFACE: "tun0", **USER_INPUT}
         )
     assert list(refused.value.schema_errors) == [CONF_INTERFACE]
     assert hass.config_entries.async_entries(DOMAIN) == []
@@ -150,3 +121,179 @@ async def test_texts_of_the_flow(hass: HomeAssistant) -> None:
     strings = json.loads((package / "strings.json").read_text(encoding="utf-8"))
     english = json.loads((package / "translations/en.json").read_text(encoding="utf-8"))
     assert strings == english
+
+
+@pytest.mark.usefixtures("system_adapters")
+async def test_user_step_offers_link_local_interfaces(hass: HomeAssistant) -> None:
+    """Only link-local interfaces, sorted; a name and a fresh key suggested."""
+    hass.config.location_name = "Sea View"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    schema = result["data_schema"].schema
+    selector = schema[CONF_INTERFACE]
+    assert selector.config["options"] == [
+        {"value": "eth0", "label": "eth0 (fe80::1)"},
+        {"value": "wlan0", "label": "wlan0 (fe80::2)"},
+    ]
+    defaults = {str(key): key.default() for key in schema if callable(key.default)}
+    assert defaults[CONF_INTERFACE] in {"eth0", "wlan0"}
+    assert defaults[CONF_NAME] == "sea-view"
+    assert defaults[CONF_PUBLISH] is True
+    suggested = next(k for k in schema if str(k) == CONF_KEY).description
+    Key.from_text(suggested["suggested_value"])  # a valid, generated key
+
+
+@pytest.mark.netns
+async def test_user_step_creates_entry_on_a_real_link(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """The sockets are opened on the interface before the entry is created."""
+    key = "flow-test-key-0123456789"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_INTERFACE: "eth0", CONF_NAME: "kitchen ha", CONF_KEY: key},
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "eth0"
+    data = result["data"]
+    assert data[CONF_INTERFACE] == "eth0"
+    assert data[CONF_NAME] == "kitchen ha"
+    assert data[CONF_KEY] == key
+    assert data[CONF_PUBLISH] is True
+    assert len(bytes.fromhex(data[CONF_HOST_ID])) == 16
+    entry = result["result"]
+    assert entry.unique_id == "eth0"
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(
+    ("user_input", "errors"),
+    [
+        ({CONF_NAME: "bad.name"}, {CONF_NAME: "invalid_name"}),
+        ({CONF_NAME: "x\u202eevil"}, {CONF_NAME: "invalid_name"}),
+        ({CONF_KEY: "short"}, {CONF_KEY: "invalid_key"}),
+        ({CONF_KEY: "has spaces in the key 123"}, {CONF_KEY: "invalid_key"}),
+    ],
+)
+async def test_user_step_validates_name_and_key(
+    ha_link: HaLink,
+    hass: HomeAssistant,
+    user_input: dict[str, str],
+    errors: dict[str, str],
+) -> None:
+    """Bad names and keys are refused with a translated error, then fixed."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_INTERFACE: "eth0", **USER_INPUT, **user_input}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_INTERFACE: "eth0", **USER_INPUT}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+@pytest.mark.netns
+async def test_user_step_reports_port_in_use(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Port 1903 held without SO_REUSEADDR: an error on the form, no entry."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    blocker = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    blocker.bind(("::", 1903))
+    try:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_INTERFACE: "eth0", **USER_INPUT}
+        )
+    finally:
+        blocker.close()
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "port_in_use"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+@pytest.mark.netns
+async def test_reconfigure_changes_name_and_key(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """The new name is announced after the reload; the key is stored."""
+    peer = ha_link.peer(1, "pi")
+    entry = make_entry(name="old-name")
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: "bad.name", CONF_KEY: ""}
+    )
+    assert result["errors"] == {CONF_NAME: "invalid_name"}
+    key = "reconfigured-key-0123456789"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: "new-name", CONF_KEY: key}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_NAME] == "new-name"
+    assert entry.data[CONF_KEY] == key
+    assert entry.runtime_data.table.signed_mode
+
+    async def heard_new_name() -> None:
+        while True:
+            message, _ = await peer.recv_type(ANNOUNCE)
+            if message.name == "new-name":
+                assert message.auth is not None  # signed with the new key
+                return
+
+    await heard_new_name()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.netns
+async def test_options_flow_reloads_with_new_options(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Options are stored and the entry reloads to apply them."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    first = entry.runtime_data
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_INTERVAL: 30,
+            CONF_AWAY_AFTER: 45,
+            CONF_TRACK_NEW: False,
+            CONF_REMOVE_AFTER_DAYS: 7,
+            CONF_CAPACITY: 64,
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await wait_for(lambda: entry.runtime_data is not first)
+    coordinator = entry.runtime_data
+    assert coordinator.interval == 30
+    assert coordinator.away_after == 45
+    assert coordinator.track_new is False
+    assert coordinator.remove_after_days == 7
+    assert coordinator.table.capacity == 64
+    assert coordinator.announcer is not None
+    assert coordinator.announcer.ttl == 90
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -1,13 +1,22 @@
-"""The integration's config entries set up and unload in Home Assistant."""
+"""Setting up, unloading and failing: the integration on a real IPv6 link."""
 
 from __future__ import annotations
 
+import socket
+
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.loader import async_get_integration
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.linkname.const import CONF_INTERFACE, DOMAIN
+from custom_components.linkname import async_remove_config_entry_device
+from custom_components.linkname.const import DOMAIN
+from linkname.const import ANNOUNCE, GOODBYE, QUERY
+from tests.conftest import HA_HOST_ID, HaLink, make_entry, wait_for
+
+pytestmark = pytest.mark.netns
 
 
 async def test_integration_is_the_custom_one(hass: HomeAssistant) -> None:
@@ -20,18 +29,116 @@ async def test_integration_is_the_custom_one(hass: HomeAssistant) -> None:
     assert integration.has_branding
 
 
-async def test_setup_and_unload_entry(hass: HomeAssistant) -> None:
-    """A config entry goes LOADED on setup and NOT_LOADED on unload."""
-    entry = MockConfigEntry(
-        domain=DOMAIN, data={CONF_INTERFACE: "eth0"}, unique_id="eth0", title="eth0"
-    )
+async def test_setup_announces_and_unload_says_goodbye(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Setup: a QUERY for everyone, then HA's name; unload: the goodbye."""
+    peer = ha_link.peer(1, "pi")
+    entry = make_entry(name="ha-test")
     entry.add_to_hass(hass)
-
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert "network" in hass.config.components
 
+    query, _ = await peer.recv_type(QUERY)
+    assert query.query_name is None
+    assert query.host_id == HA_HOST_ID
+    announce, meta = await peer.recv_type(ANNOUNCE)
+    assert announce.name == "ha-test"
+    assert announce.host_id == HA_HOST_ID
+    assert announce.addresses[0] == meta.source
+    assert meta.hop_limit == 255
+    assert announce.software
+    assert announce.software.startswith("Home Assistant")
+
+    coordinator = entry.runtime_data
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
+    bye, _ = await peer.recv_type(GOODBYE)
+    assert bye.host_id == HA_HOST_ID
+    assert not coordinator.endpoint.running
+
+
+async def test_own_announcements_are_not_neighbours(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """HA hears its own looped-back announcements and ignores them."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    coordinator = entry.runtime_data
+    await wait_for(lambda: coordinator.table.looped >= 1)
+    assert coordinator.known == {}
+    assert hass.states.async_entity_ids("device_tracker") == []
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_missing_interface_is_not_ready(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """An interface that does not exist: setup retries, with a translated reason."""
+    entry = make_entry(interface="nosuch0")
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert "nosuch0" in entry.reason
+
+
+async def test_port_held_exclusively_gives_repair_issue(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Another program holds UDP 1903 without SO_REUSEADDR: retry plus a repair."""
+    blocker = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    blocker.bind(("::", 1903))
+    try:
+        entry = make_entry()
+        entry.add_to_hass(hass)
+        await hass.config_entries.async_setup(entry.entry_id)
+        assert entry.state is ConfigEntryState.SETUP_RETRY
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"port_in_use_{entry.entry_id}"
+        )
+        assert issue is not None
+        assert issue.translation_key == "port_in_use"
+    finally:
+        blocker.close()
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert (
+        ir.async_get(hass).async_get_issue(DOMAIN, f"port_in_use_{entry.entry_id}")
+        is None
+    )
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_user_can_delete_a_neighbour_device_not_the_interface(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Stale devices: deleting a neighbour's device forgets it."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    peer = ha_link.peer(1, "pi")
+    peer.announce()
+    coordinator = entry.runtime_data
+    await wait_for(lambda: coordinator.known)
+    await hass.async_block_till_done()
+    registry = dr.async_get(hass)
+    host = peer.host_id.hex()
+    device = registry.async_get_device_by_identifier((DOMAIN, host), entry.entry_id)
+    interface = registry.async_get_device_by_identifier(
+        (DOMAIN, "interface_eth0"), entry.entry_id
+    )
+    assert device is not None
+    assert interface is not None
+
+    assert not await async_remove_config_entry_device(hass, entry, interface)
+    assert await async_remove_config_entry_device(hass, entry, device)
+    assert host not in coordinator.known
+    # It comes back when it announces again.
+    peer.announce()
+    await wait_for(lambda: host in coordinator.known)
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -1,24 +1,63 @@
-"""The linkname integration: names of the hosts on the local link (UDP 1903)."""
+"""The linkname integration: presence of the hosts on the local link (UDP 1903).
+
+One config entry per network interface.  Each entry runs a coordinator that
+listens on ff02::1:1 port 1903, tracks the neighbours that announce
+themselves, and announces Home Assistant's own name.
+"""
 
 from __future__ import annotations
 
-import logging
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.typing import ConfigType
 
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from .const import DOMAIN
+from .coordinator import LinknameConfigEntry, LinknameCoordinator
+from .services import async_setup_services
 
-from .const import CONF_INTERFACE
+PLATFORMS = [Platform.DEVICE_TRACKER, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-_LOGGER = logging.getLogger(__name__)
 
-
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Set up linkname on the network interface of a config entry."""
-    _LOGGER.debug("Setting up linkname on interface %s", entry.data[CONF_INTERFACE])
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions (once, whatever the entries)."""
+    async_setup_services(hass)
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Unload a config entry."""
-    _LOGGER.debug("Unloading linkname on interface %s", entry.data[CONF_INTERFACE])
+async def async_setup_entry(hass: HomeAssistant, entry: LinknameConfigEntry) -> bool:
+    """Start listening and announcing on the entry's interface."""
+    coordinator = LinknameCoordinator(hass, entry)
+    await coordinator.async_setup()
+    entry.runtime_data = coordinator
+
+    async def _on_stop(_: Event) -> None:
+        await coordinator.async_shutdown()  # goodbye when Home Assistant stops
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _on_stop)
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: LinknameConfigEntry) -> bool:
+    """Say goodbye, close the socket and stop everything of the entry."""
+    unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unload_ok:
+        await entry.runtime_data.async_shutdown()
+    return unload_ok
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: LinknameConfigEntry, device_entry: DeviceEntry
+) -> bool:
+    """Let the user delete a neighbour's device (not the interface's own)."""
+    hosts = [value for domain, value in device_entry.identifiers if domain == DOMAIN]
+    if not hosts or any(host.startswith("interface_") for host in hosts):
+        return False
+    for host in hosts:
+        entry.runtime_data.forget(host)
     return True

@@ -4,6 +4,34 @@ from __future__ import annotations
 
 from typing import Final
 
-DOMAIN: Final = "linkname"
+from .protocol.const import DEFAULT_INTERVAL as PROTOCOL_DEFAULT_INTERVAL
+from .protocol.table import DEFAULT_CAPACITY as PROTOCOL_DEFAULT_CAPACITY
 
+DOMAIN: Final = "linkname"
+STORAGE_VERSION: Final = 1
+
+# Config entry data
 CONF_INTERFACE: Final = "interface"
+CONF_NAME: Final = "name"
+CONF_PUBLISH: Final = "publish"
+CONF_KEY: Final = "key"
+CONF_HOST_ID: Final = "host_id"
+
+# Options
+CONF_INTERVAL: Final = "interval"
+CONF_AWAY_AFTER: Final = "away_after"
+CONF_TRACK_NEW: Final = "track_new"
+CONF_REMOVE_AFTER_DAYS: Final = "remove_after_days"
+CONF_CAPACITY: Final = "capacity"
+
+DEFAULT_INTERVAL: Final = PROTOCOL_DEFAULT_INTERVAL
+DEFAULT_CAPACITY: Final = PROTOCOL_DEFAULT_CAPACITY
+DEFAULT_NAME: Final = "home-assistant"
+DEFAULT_RESOLVE_TIMEOUT: Final = 1.0
+
+# Actions
+SERVICE_ANNOUNCE: Final = "announce"
+SERVICE_RESOLVE: Final = "resolve"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_NAME: Final = "name"
+ATTR_TIMEOUT: Final = "timeout"
