@@ -216,7 +216,7 @@ class LinknameCoordinator:
     @callback
     def _on_event(self, event: Event) -> None:
         if isinstance(event, (Joined, Refreshed, Updated, Renamed, AddressChanged)):
-            self._heard(event.neighbour, event)
+            self._heard(event.neighbour)
         elif isinstance(event, Left):
             if event.reason == "goodbye":
                 self._gone(event.neighbour.host_id.hex(), time.time())
@@ -228,28 +228,44 @@ class LinknameCoordinator:
                 ", ".join(h.hex() for h in event.host_ids),
             )
 
-    def _heard(self, neighbour: Neighbour, event: Event) -> None:
+    def _heard(self, neighbour: Neighbour) -> None:
+        """An announcement was accepted: update what HA knows and shows."""
         host = neighbour.host_id.hex()
         now = time.time()
         known = self.known.get(host)
         is_new = known is None
-        changed = False
         if known is None:
             known = Known(host, neighbour.name, list(neighbour.addresses), since=now)
             self.known[host] = known
-            changed = True
-        elif not isinstance(event, Refreshed) or not known.present:
-            changed = True
-        elif changed:
+        fields = (
+            neighbour.name,
+            list(neighbour.addresses),
+            neighbour.model,
+            neighbour.os,
+            neighbour.software,
+            neighbour.ttl,
+            neighbour.signed,
+        )
+        changed = is_new or fields != (
+            known.name,
+            known.addresses,
+            known.model,
+            known.os,
+            known.software,
+            known.ttl,
+            known.signed,
+        )
+        if changed and not is_new:
             self._update_device(known, neighbour)
-        if changed:
-            known.name = neighbour.name
-            known.addresses = list(neighbour.addresses)
-            known.model = neighbour.model
-            known.os = neighbour.os
-            known.software = neighbour.software
-            known.ttl = neighbour.ttl
-            known.signed = neighbour.signed
+        (
+            known.name,
+            known.addresses,
+            known.model,
+            known.os,
+            known.software,
+            known.ttl,
+            known.signed,
+        ) = fields
         arrived = not known.present
         if arrived:
             known.present = True
@@ -258,22 +274,16 @@ class LinknameCoordinator:
         self._push_deadline(host, now + self.away_time(known))
         self._check_own_name(known)
         self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
+        entry_id = self.entry.entry_id
         if is_new:
-            async_dispatcher_send(self.hass, signal_new(self.entry.entry_id), host)
-        if changed:
-            async_dispatcher_send(self.hass, signal_update(self.entry.entry_id, host))
+            async_dispatcher_send(self.hass, signal_new(entry_id), host)
+        elif changed or arrived:
+            async_dispatcher_send(self.hass, signal_update(entry_id, host))
         if arrived:
-            async_dispatcher_send(self.hass, signal_count(self.entry.entry_id))
+            async_dispatcher_send(self.hass, signal_count(entry_id))
 
     def _update_device(self, known: Known, neighbour: Neighbour) -> None:
         """Renames and new addresses update the same device, never a new one."""
-        if (known.name, known.model, known.os, known.software) == (
-            neighbour.name,
-            neighbour.model,
-            neighbour.os,
-            neighbour.software,
-        ) and known.link_local == neighbour.link_local:
-            return
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
             (DOMAIN, known.host), self.entry.entry_id
