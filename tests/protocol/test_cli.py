@@ -24,6 +24,7 @@ import pytest
 from linkname import __version__
 from linkname.cli import event_json, main, render_table, valid_name_from, with_zone
 from linkname.codec import Reason
+from linkname.state import format_state
 from linkname.table import Joined, Left, Neighbour, Rejected
 from tests.netns import Lab, Netns
 
@@ -564,3 +565,30 @@ def test_cli_errors_exit_2_with_one_line(net: Net) -> None:
         holder.kill()
         holder.wait()
     c.ip("link", "del", "noip6")
+
+
+@netns
+def test_name_conflict_greater_host_id_renames(net: Net) -> None:
+    low, high = net.tmp / "low.json", net.tmp / "high.json"
+    low.write_text(format_state(b"\x01" * 16))
+    high.write_text(format_state(b"\xfe" * 16))
+    watch = net.watch(net.c)
+    first = net.announce(net.a, "twin", "--state-file", str(low))
+    watch.wait_event(joined("twin"))
+    second = net.announce(net.b, "twin", "--state-file", str(high))
+    _, renamed = watch.wait_event(
+        lambda e: e["event"] in {"renamed", "joined"} and e["name"] == "twin-2"
+    )
+    assert renamed["host_id"] == "fe" * 16
+    second.wait_err("renaming to 'twin-2'")
+    # (The lower host may never hear "twin" from the other: it can rename
+    # before its first announcement, having learnt of the name by its QUERY.)
+    first.stop()
+    second.stop()
+    # The lower host ID kept its name throughout.
+    names = {
+        e["name"]
+        for _, e in watch.events()
+        if e.get("host_id") == "01" * 16 and "name" in e
+    }
+    assert names == {"twin"}

@@ -469,11 +469,18 @@ async def test_close_says_goodbye_twice_and_releases_everything(
         holder = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         holder.bind(("::", PORT))
         holder.close()
+        assert not endpoint.running
+        assert endpoint.state == "down"
+        # A closed endpoint can be started again (it announces afresh).
+        await endpoint.start()
+        try:
+            assert endpoint.state == "up"
+            await peer.recv_type(ANNOUNCE)
+        finally:
+            await endpoint.close()
     assert first.name == second.name == "alpha"
     assert second.seq > first.seq
     assert 0.07 <= gap < 0.4
-    assert not endpoint.running
-    assert endpoint.state == "down"
 
 
 # -- resilience -----------------------------------------------------------------
@@ -496,8 +503,10 @@ async def test_link_down_up_recovers_and_logs_once(
         await endpoint.start()
         try:
             await peer.recv_type(ANNOUNCE)
+            assert endpoint.down_reason == ""
             a.set_link("eth0", False)
             await wait_for(lambda: endpoint.state == "down", 2.0)
+            assert "down" in endpoint.down_reason
             await asyncio.sleep(1.5)  # several checks while down: logged once
             peer.drain()
             a.set_link("eth0", True)

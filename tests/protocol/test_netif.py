@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import pytest
@@ -21,7 +23,7 @@ from linkname.netif import (
     parse_if_inet6,
     parse_operstate,
 )
-from tests.netns import Lab
+from tests.netns import PREFIX, Lab, list_netns, require_netns, sweep_stale
 
 SAMPLE = """\
 00000000000000000000000000000001 01 80 10 80       lo
@@ -168,3 +170,26 @@ def test_readers_follow_a_real_link(lab: Lab) -> None:
     a.set_link("eth0", False)  # admin down: IPv6 addresses are removed
     with a.entered():
         assert link_local_addresses(netif.read_addresses(), "eth0") == []
+
+
+@pytest.mark.netns
+def test_sweep_removes_only_leftovers_of_dead_runs() -> None:
+    require_netns()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    stale = f"{PREFIX}{finished.pid}-leftover-1"
+    alive = f"{PREFIX}{os.getpid()}-alive-1"
+    for name in (stale, alive):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        removed = sweep_stale()
+        assert stale in removed
+        assert alive not in removed
+        names = list_netns()
+        assert stale not in names
+        assert alive in names
+    finally:
+        for name in (stale, alive):
+            subprocess.run(
+                ["ip", "netns", "del", name], check=False, capture_output=True
+            )

@@ -263,6 +263,11 @@ class Endpoint:
         return self._state
 
     @property
+    def down_reason(self) -> str:
+        """Why the endpoint is down (empty while up), for diagnostics."""
+        return "" if self._state == UP else self._down_reason or "not started"
+
+    @property
     def running(self) -> bool:
         """Started and not closed."""
         return self._running
@@ -317,6 +322,7 @@ class Endpoint:
                 if not waiter.done():
                     waiter.cancel()
         self._waiters.clear()
+        self._closing = False  # may be started again
 
     def announce_now(self) -> bool:
         """Announce at once (at most once per second); False if not possible."""
