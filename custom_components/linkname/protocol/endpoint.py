@@ -441,7 +441,7 @@ class Endpoint:
         for _ in range(BATCH):
             try:
                 data, ancdata, _flags, address = sock.recvmsg(RECV_BUFFER, _ANC_BUFFER)
-            except BlockingIOError, InterruptedError:
+            except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 counters.os_errors += 1
@@ -544,7 +544,7 @@ class Endpoint:
                     source, self._tx_port, destination[0], destination[1]
                 )
                 data = sign(data, self.key, pseudo, time.time_ns() // 1_000_000)
-        except EncodeError, ValueError, OSError:
+        except (EncodeError, ValueError, OSError):
             self._internal_error("encoding")
             return False
         pktinfo = _PKTINFO.pack(socket.inet_pton(socket.AF_INET6, source), ifindex)

@@ -14,6 +14,7 @@ import socket
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from .auth import Key, ReplayGuard, check_mac, pseudo_header, seq_newer
 from .codec import DecodeError, Message, Reason, decode
@@ -131,7 +132,8 @@ class Queried:
     meta: RxMeta
 
 
-type Event = (
+# A plain alias (not a `type` statement): the core runs on Python >= 3.11.
+Event: TypeAlias = (
     Joined
     | Updated
     | Renamed
