@@ -1,0 +1,1 @@
+"""Benchmarks of linkname: not tests; run each explicitly (docs/PERFORMANCE.md)."""
