@@ -141,8 +141,10 @@ async def test_user_step_offers_link_local_interfaces(hass: HomeAssistant) -> No
     assert defaults[CONF_INTERFACE] in {"eth0", "wlan0"}
     assert defaults[CONF_NAME] == "sea-view"
     assert defaults[CONF_PUBLISH] is True
+    # Signed mode is opt-in: the key starts empty, a generated one is offered.
     suggested = next(k for k in schema if str(k) == CONF_KEY).description
-    Key.from_text(suggested["suggested_value"])  # a valid, generated key
+    assert not suggested["suggested_value"]
+    Key.from_text(result["description_placeholders"]["generated_key"])
 
 
 @pytest.mark.netns
@@ -239,12 +241,12 @@ async def test_reconfigure_changes_name_and_key(
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "bad.name", CONF_KEY: ""}
+        result["flow_id"], {CONF_NAME: "bad.name", CONF_KEY: "", CONF_PUBLISH: True}
     )
     assert result["errors"] == {CONF_NAME: "invalid_name"}
     key = "reconfigured-key-0123456789"
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "new-name", CONF_KEY: key}
+        result["flow_id"], {CONF_NAME: "new-name", CONF_KEY: key, CONF_PUBLISH: True}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT

@@ -13,6 +13,7 @@ from homeassistant.loader import async_get_integration
 
 from custom_components.linkname import async_remove_config_entry_device
 from custom_components.linkname.const import DOMAIN
+from linkname import netif
 from linkname.const import ANNOUNCE, GOODBYE, QUERY
 from tests.conftest import HA_HOST_ID, HaLink, make_entry, wait_for
 
@@ -142,3 +143,43 @@ async def test_user_can_delete_a_neighbour_device_not_the_interface(
     peer.announce()
     await wait_for(lambda: host in coordinator.known)
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_interface_down_at_start_gives_repair_issue(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Up but without carrier at setup: loaded, unavailable, a repair issue."""
+    ha_link.other.set_link("eth0", up=False)  # the peer end: no carrier here
+    await wait_for(lambda: not netif.interface_is_up("eth0"))
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    issues = ir.async_get(hass)
+    issue_id = f"interface_down_{entry.entry_id}"
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+    assert hass.states.get("sensor.linkname_eth0_neighbours_online").state == (  # type: ignore[union-attr]
+        "unavailable"
+    )
+    ha_link.other.set_link("eth0", up=True)
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None, limit=8)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_removing_the_entry_deletes_its_storage(
+    ha_link: HaLink, hass: HomeAssistant, hass_storage: dict[str, object]
+) -> None:
+    """Deleting the entry leaves no stored neighbour table behind."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    peer = ha_link.peer(1, "pi")
+    peer.announce()
+    await wait_for(lambda: entry.runtime_data.known)
+    await hass.config_entries.async_unload(entry.entry_id)
+    key = f"{DOMAIN}.{entry.entry_id}"
+    assert key in hass_storage
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage

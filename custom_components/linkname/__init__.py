@@ -10,10 +10,12 @@ from __future__ import annotations
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .const import DOMAIN, STORAGE_VERSION
 from .coordinator import LinknameConfigEntry, LinknameCoordinator
 from .services import async_setup_services
 
@@ -49,6 +51,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: LinknameConfigEntry) ->
     if unload_ok:
         await entry.runtime_data.async_shutdown()
     return unload_ok
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: LinknameConfigEntry) -> None:
+    """The entry is deleted: delete its stored neighbour table and repairs."""
+    await Store[dict[str, object]](
+        hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
+    ).async_remove()
+    for issue in ("interface_down", "name_conflict", "port_in_use"):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 
 
 async def async_remove_config_entry_device(

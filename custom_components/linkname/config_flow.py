@@ -110,6 +110,9 @@ def name_key_schema(defaults: dict[str, Any]) -> dict[Any, Any]:
         probatio.Optional(
             CONF_KEY, description={"suggested_value": defaults.get(CONF_KEY)}
         ): TextSelector(),
+        probatio.Required(
+            CONF_PUBLISH, default=defaults.get(CONF_PUBLISH, True)
+        ): BooleanSelector(),
     }
 
 
@@ -156,7 +159,7 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_INTERFACE: await async_default_interface(self.hass, interfaces),
             CONF_NAME: default_name(self.hass),
             CONF_PUBLISH: True,
-            CONF_KEY: generate_key_text(),
+            CONF_KEY: "",
         }
         options = [
             SelectOptionDict(value=name, label=f"{name} ({address})")
@@ -172,12 +175,16 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
                     )
                 ),
                 **name_key_schema(defaults),
-                probatio.Required(
-                    CONF_PUBLISH, default=defaults.get(CONF_PUBLISH, True)
-                ): BooleanSelector(),
             }
         )
-        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=schema,
+            errors=errors,
+            # Signed mode is opt-in: a fresh key is offered in the help text,
+            # the field starts empty so that plain hosts are not refused.
+            description_placeholders={"generated_key": generate_key_text()},
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -193,6 +200,7 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
                     data_updates={
                         CONF_NAME: user_input[CONF_NAME],
                         CONF_KEY: user_input[CONF_KEY],
+                        CONF_PUBLISH: user_input[CONF_PUBLISH],
                     },
                 )
         defaults = user_input or dict(entry.data)
@@ -200,7 +208,10 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=probatio.Schema(name_key_schema(defaults)),
             errors=errors,
-            description_placeholders={"interface": entry.data[CONF_INTERFACE]},
+            description_placeholders={
+                "interface": entry.data[CONF_INTERFACE],
+                "generated_key": generate_key_text(),
+            },
         )
 
 

@@ -128,7 +128,7 @@ class LinknameCoordinator:
             on_state=self._on_state,
         )
         self.known: dict[str, Known] = {}
-        self.available = False
+        self.available = True  # until the endpoint says otherwise
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
         )
@@ -152,19 +152,11 @@ class LinknameCoordinator:
     async def async_setup(self) -> None:
         """Restore what was known, then open the socket and start."""
         stored = await self._store.async_load() or {}
-        now = time.time()
         for host, data in stored.get("neighbours", {}).items():
             try:
-                known = Known(**data)
+                self.known[host] = Known(**data)
             except TypeError:
                 _LOGGER.debug("Dropping unreadable stored neighbour %s", host)
-                continue
-            self.known[host] = known
-            if known.present:
-                # Not away just because Home Assistant restarted: a full away
-                # time from now; the start QUERY makes the neighbour answer in
-                # well under a second anyway.
-                self._push_deadline(host, now + self.away_time(known))
         port_issue = f"port_in_use_{self.entry.entry_id}"
         try:
             await self.endpoint.start()
@@ -188,8 +180,13 @@ class LinknameCoordinator:
                 },
             ) from err
         ir.async_delete_issue(self.hass, DOMAIN, port_issue)
-        self.available = self.endpoint.state == "up"
-        self._schedule()
+        # Not away just because Home Assistant restarted: a full away time
+        # from now; the start QUERY makes neighbours answer well before.
+        now = time.time()
+        for host, known in self.known.items():
+            if known.present:
+                self._push_deadline(host, now + self.away_time(known))
+        self._on_state(self.endpoint.state)  # down at start: log and repair
         if self.remove_after_days:
             self._unsubs.append(
                 async_track_time_interval(
@@ -210,6 +207,9 @@ class LinknameCoordinator:
             self._timer = None
         await self.endpoint.close()
         await self._store.async_save(self._data_to_store())
+        # Runtime conditions are re-evaluated by the next setup.
+        for issue in ("interface_down", "name_conflict"):
+            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{self.entry.entry_id}")
 
     # -- table events --------------------------------------------------------
 

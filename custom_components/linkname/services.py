@@ -69,28 +69,40 @@ def _entries(call: ServiceCall) -> list[LinknameConfigEntry]:
 
 
 async def _async_announce(call: ServiceCall) -> None:
-    """Send an announcement now on the chosen interface(s)."""
-    for entry in _entries(call):
+    """Send an announcement now on the named interface, or on every one.
+
+    Without an entry named, listen-only and unavailable interfaces are
+    skipped; it fails only when no interface could announce.
+    """
+    entries = _entries(call)
+    named = ATTR_CONFIG_ENTRY_ID in call.data
+    error: HomeAssistantError | None = None
+    sent = False
+    for entry in entries:
         coordinator = entry.runtime_data
         placeholders = {"interface": coordinator.interface}
         if coordinator.announcer is None:
-            raise ServiceValidationError(
+            error = ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="not_publishing",
                 translation_placeholders=placeholders,
             )
-        if not coordinator.available:
-            raise HomeAssistantError(
+        elif not coordinator.available:
+            error = HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="interface_down",
                 translation_placeholders=placeholders,
             )
-        if not coordinator.async_announce():
-            raise HomeAssistantError(
+        elif not coordinator.async_announce():
+            error = HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="rate_limited",
                 translation_placeholders=placeholders,
             )
+        else:
+            sent = True
+    if error is not None and (named or not sent):
+        raise error
 
 
 async def _async_resolve(call: ServiceCall) -> ServiceResponse:
@@ -106,14 +118,16 @@ async def _async_resolve(call: ServiceCall) -> ServiceResponse:
         ) from err
     results: list[dict[str, JsonValueType]] = []
     addresses: set[str] = set()
-    for entry in _entries(call):
+    entries = _entries(call)
+    usable = [entry for entry in entries if entry.runtime_data.available]
+    if not usable or (ATTR_CONFIG_ENTRY_ID in call.data and len(usable) < len(entries)):
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="interface_down",
+            translation_placeholders={"interface": entries[0].runtime_data.interface},
+        )
+    for entry in usable:
         coordinator = entry.runtime_data
-        if not coordinator.available:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="interface_down",
-                translation_placeholders={"interface": coordinator.interface},
-            )
         for neighbour in await coordinator.async_resolve(name, call.data[ATTR_TIMEOUT]):
             addresses.update(neighbour.addresses)
             results.append(

@@ -147,6 +147,10 @@ def _text(raw: bytes, limit: int, reason: Reason) -> str:
     """Decode and check a NAME, QUERY_NAME or attribute value."""
     if not 0 < len(raw) <= limit:
         raise DecodeError(reason, f"length {len(raw)} not in 1..{limit}")
+    if raw.isascii():  # fast path: the same checks as text_problem on ASCII
+        text = raw.decode("ascii")
+        if text.isprintable() and raw[0] != 0x20 and raw[-1] != 0x20:
+            return text
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -159,7 +163,7 @@ def _text(raw: bytes, limit: int, reason: Reason) -> str:
 
 def _name(raw: bytes) -> str:
     name = _text(raw, MAX_NAME_BYTES, Reason.BAD_NAME)
-    if "." in name:
+    if b"." in raw:
         raise DecodeError(Reason.BAD_NAME, "'.' in a name")
     return name
 
@@ -214,12 +218,13 @@ def _addresses(raw: bytes, announce: bool) -> tuple[str, ...]:
         pos = nxt
     if not out or len(out) > MAX_ADDRESSES:
         raise DecodeError(Reason.BAD_ADDRESS, f"{len(out)} addresses")
-    first = raw[1:3]
-    if announce and (
-        raw[0] != FAMILY_IPV6 or first[0] != 0xFE or first[1] & 0xC0 != 0x80
-    ):
+    if announce and (raw[0] != FAMILY_IPV6 or raw[1] != 0xFE or raw[2] & 0xC0 != 0x80):
         raise DecodeError(Reason.BAD_ADDRESS, "first address is not IPv6 link-local")
     return tuple(out)
+
+
+# Message.__new__ takes keywords and defaults; decode passes every field.
+_new_message = tuple.__new__
 
 
 def decode(data: bytes) -> Message:
@@ -236,77 +241,98 @@ def decode(data: bytes) -> Message:
         raise DecodeError(Reason.BAD_MAGIC)
     if version != VERSION:
         raise DecodeError(Reason.UNSUPPORTED_VERSION, f"version {version}")
-    allowed = _ALLOWED.get(mtype)
-    if allowed is None:
-        raise DecodeError(Reason.UNKNOWN_TYPE, f"type {mtype}")
     announce = mtype == ANNOUNCE
     if announce:
         if ttl == 0:
             raise DecodeError(Reason.BAD_TTL, "ANNOUNCE with TTL 0")
-    elif ttl != 0:
-        raise DecodeError(Reason.BAD_TTL, "GOODBYE or QUERY with TTL != 0")
-    if not announce:
+    elif mtype in (GOODBYE, QUERY):
+        if ttl != 0:
+            raise DecodeError(Reason.BAD_TTL, "GOODBYE or QUERY with TTL != 0")
         flags &= ~FLAG_RESPONSE
+    else:
+        raise DecodeError(Reason.UNKNOWN_TYPE, f"type {mtype}")
 
+    # Which TLVs a type allows (_ALLOWED), inlined: NAME in ANNOUNCE and
+    # GOODBYE, ADDRESSES and attributes in ANNOUNCE, QUERY_NAME in QUERY,
+    # AUTH in all.  A TLV was seen before exactly when its field is set.
     name = model = os_ = software = query_name = None
     addresses: tuple[str, ...] = ()
     auth = None
-    seen: set[int] = set()
     pos = HEADER_LEN
     while pos < size:
-        if pos + 3 > size:
-            raise DecodeError(Reason.BAD_TLV_LENGTH, "truncated TLV header")
-        tlv_type, length = _TLV.unpack_from(data, pos)
         start = pos + 3
-        pos = start + length
+        if start > size:
+            raise DecodeError(Reason.BAD_TLV_LENGTH, "truncated TLV header")
+        tlv_type = data[pos]
+        pos = start + (data[pos + 1] << 8 | data[pos + 2])
         if pos > size:
             raise DecodeError(Reason.BAD_TLV_LENGTH, f"TLV {tlv_type} overruns")
-        if tlv_type not in _KNOWN:
-            if tlv_type & CRITICAL:
-                raise DecodeError(Reason.UNKNOWN_CRITICAL_TLV, f"type {tlv_type}")
-            continue
-        if tlv_type not in allowed:
-            raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
-        if tlv_type in seen:
-            raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
-        seen.add(tlv_type)
-        value = data[start:pos]
         if tlv_type == TLV_NAME:
-            name = _name(value)
+            if mtype == QUERY:
+                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+            if name is not None:
+                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+            name = _name(data[start:pos])
         elif tlv_type == TLV_ADDRESSES:
-            addresses = _addresses(value, announce)
+            if not announce:
+                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+            if addresses:
+                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+            addresses = _addresses(data[start:pos], True)
         elif tlv_type == TLV_AUTH:
-            if length != AUTH_BODY_LEN or pos != size:
+            # A first AUTH ends the loop or raises: it cannot be a duplicate.
+            if pos - start != AUTH_BODY_LEN or pos != size:
                 raise DecodeError(Reason.BAD_AUTH, "AUTH must be last, 42 bytes")
-            key_id, timestamp_ms = _AUTH.unpack_from(value)
-            auth = Auth(key_id, timestamp_ms, value[10:])
+            key_id, timestamp_ms = _AUTH.unpack_from(data, start)
+            auth = Auth(key_id, timestamp_ms, data[start + 10 : pos])
         elif tlv_type == TLV_QUERY_NAME:
-            query_name = _name(value)
+            if mtype != QUERY:
+                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+            if query_name is not None:
+                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+            query_name = _name(data[start:pos])
         elif tlv_type == TLV_MODEL:
-            model = _text(value, MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+            if not announce:
+                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+            if model is not None:
+                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+            model = _text(data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
         elif tlv_type == TLV_OS:
-            os_ = _text(value, MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
-        else:  # TLV_SOFTWARE
-            software = _text(value, MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+            if not announce:
+                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+            if os_ is not None:
+                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+            os_ = _text(data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+        elif tlv_type == TLV_SOFTWARE:
+            if not announce:
+                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
+            if software is not None:
+                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
+            software = _text(data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+        elif tlv_type & CRITICAL:
+            raise DecodeError(Reason.UNKNOWN_CRITICAL_TLV, f"type {tlv_type}")
     if announce:
         if name is None:
             raise DecodeError(Reason.MISSING_NAME)
         if not addresses:
             raise DecodeError(Reason.MISSING_ADDRESSES)
-    return Message(
-        mtype,
-        host_id,
-        boot_id,
-        seq,
-        ttl,
-        flags,
-        name,
-        addresses,
-        model,
-        os_,
-        software,
-        query_name,
-        auth,
+    return _new_message(  # type: ignore[no-any-return]
+        Message,
+        (
+            mtype,
+            host_id,
+            boot_id,
+            seq,
+            ttl,
+            flags,
+            name,
+            addresses,
+            model,
+            os_,
+            software,
+            query_name,
+            auth,
+        ),
     )
 
 
