@@ -192,6 +192,14 @@ def main() -> None:
     if check.returncode != 0:
         last = check.stderr.strip().splitlines()[-1:]
         fail(f"the provisioned Python 3.14 does not run: {last}")
+    # Debian ships no .pyc files: compile the standard library once, so that
+    # every start of the interpreter does not parse it again.
+    stdlib = os.path.join(prefix, "usr", "lib", "python3.14")
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j0", stdlib],
+        capture_output=True,
+        check=False,
+    )
     with open(os.path.join(prefix, ".complete"), "w") as handle:
         handle.write(" ".join(names) + "\n")
     print(python)
