@@ -157,20 +157,11 @@ class LinknameCoordinator:
                 self.known[host] = Known(**data)
             except TypeError:
                 _LOGGER.debug("Dropping unreadable stored neighbour %s", host)
-        port_issue = f"port_in_use_{self.entry.entry_id}"
         try:
             await self.endpoint.start()
         except EndpointError as err:
             if err.code == "port_in_use":
-                ir.async_create_issue(
-                    self.hass,
-                    DOMAIN,
-                    port_issue,
-                    is_fixable=False,
-                    severity=ir.IssueSeverity.ERROR,
-                    translation_key="port_in_use",
-                    translation_placeholders={"interface": self.interface},
-                )
+                self._raise_issue("port_in_use", ir.IssueSeverity.ERROR)
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key=f"setup_{err.code}",
@@ -179,7 +170,7 @@ class LinknameCoordinator:
                     "error": str(err),
                 },
             ) from err
-        ir.async_delete_issue(self.hass, DOMAIN, port_issue)
+        self._clear_issue("port_in_use")
         # Not away just because Home Assistant restarted: a full away time
         # from now; the start QUERY makes neighbours answer well before.
         now = time.time()
@@ -208,8 +199,27 @@ class LinknameCoordinator:
         await self.endpoint.close()
         await self._store.async_save(self._data_to_store())
         # Runtime conditions are re-evaluated by the next setup.
-        for issue in ("interface_down", "name_conflict"):
-            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{self.entry.entry_id}")
+        self._clear_issue("interface_down")
+        self._clear_issue("name_conflict")
+
+    # -- repair issues -------------------------------------------------------
+
+    def _raise_issue(
+        self, kind: str, severity: ir.IssueSeverity, **placeholders: str
+    ) -> None:
+        """Create (or update) this entry's repair issue of ``kind``."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{kind}_{self.entry.entry_id}",
+            is_fixable=False,
+            severity=severity,
+            translation_key=kind,
+            translation_placeholders={"interface": self.interface, **placeholders},
+        )
+
+    def _clear_issue(self, kind: str) -> None:
+        ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{self.entry.entry_id}")
 
     # -- table events --------------------------------------------------------
 
@@ -374,25 +384,16 @@ class LinknameCoordinator:
         if available == self.available:
             return
         self.available = available
-        issue_id = f"interface_down_{self.entry.entry_id}"
         if available:
             _LOGGER.info("Interface %s is back; linkname resumed", self.interface)
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            self._clear_issue("interface_down")
         else:
             _LOGGER.warning(
                 "Interface %s is down or lost its IPv6 link-local address; "
                 "linkname neighbours are unavailable until it is back",
                 self.interface,
             )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="interface_down",
-                translation_placeholders={"interface": self.interface},
-            )
+            self._raise_issue("interface_down", ir.IssueSeverity.WARNING)
         async_dispatcher_send(self.hass, signal_state(self.entry.entry_id))
 
     # -- name conflicts ------------------------------------------------------
@@ -409,27 +410,19 @@ class LinknameCoordinator:
         self._update_conflict_issue()
 
     def _update_conflict_issue(self) -> None:
-        issue_id = f"name_conflict_{self.entry.entry_id}"
         if not self._conflicting:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            self._clear_issue("name_conflict")
             return
         host = sorted(self._conflicting)[0]
         other = self.known[host]
         renames = "Home Assistant" if self.host_id.hex() > host else other.name
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="name_conflict",
-            translation_placeholders={
-                "name": self.own_name or "",
-                "interface": self.interface,
-                "address": other.link_local,
-                "host_id": host,
-                "renames": renames,
-            },
+        self._raise_issue(
+            "name_conflict",
+            ir.IssueSeverity.WARNING,
+            name=self.own_name or "",
+            address=other.link_local,
+            host_id=host,
+            renames=renames,
         )
 
     # -- actions -------------------------------------------------------------
