@@ -2,8 +2,7 @@
 
 It sends exactly the datagrams a test asks for (announcements, goodbyes,
 hostile packets) over a real veth link, and reads what arrives, with the real
-ancillary data.  Used by the Home Assistant tests; the endpoint tests have
-their own lower-level variant.
+ancillary data.  Used by the endpoint tests and the Home Assistant tests.
 """
 
 from __future__ import annotations
@@ -77,10 +76,8 @@ class Peer:
         sign_with: Key | None = None,
     ) -> bytes:
         """Send raw bytes (signed with ``sign_with`` or the peer's key)."""
-        key = sign_with or self.key
-        if key is not None:
-            pseudo = pseudo_header(self.address, self.port, *destination)
-            data = sign(data, key, pseudo, time.time_ns() // 1_000_000)
+        if sign_with or self.key:
+            data = self.sign(data, destination, sign_with)
         cmsgs = [
             (
                 socket.IPPROTO_IPV6,
@@ -111,9 +108,33 @@ class Peer:
         """Multicast a GOODBYE."""
         return self.send(encode(self.message(GOODBYE, name=self.name)))
 
+    def sign(
+        self,
+        data: bytes,
+        destination: tuple[str, int] = (GROUP, PORT),
+        key: Key | None = None,
+    ) -> bytes:
+        """``data`` with an AUTH TLV (``key`` or the peer's), as sent by it."""
+        key = key or self.key
+        assert key is not None
+        pseudo = pseudo_header(self.address, self.port, *destination)
+        return sign(data, key, pseudo, time.time_ns() // 1_000_000)
+
+    def drain(self) -> int:
+        """Discard whatever is queued on both sockets; how many datagrams."""
+        count = 0
+        for sock in (self.rx, self.tx):
+            while True:
+                try:
+                    sock.recv(2048, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                count += 1
+        return count
+
     async def recv(
         self, sock: socket.socket | None = None, limit: float = 3.0
-    ) -> tuple[Message, RxMeta]:
+    ) -> tuple[Message, RxMeta, bytes]:
         """The next datagram on ``sock`` (default: the group socket)."""
         sock = sock or self.rx
         local_port = sock.getsockname()[1]
@@ -145,11 +166,11 @@ class Peer:
                 ifindex,
                 hop_limit,
             )
-            return decode(data), meta
+            return decode(data), meta, data
 
     async def recv_type(
         self, mtype: int, sock: socket.socket | None = None, limit: float = 3.0
-    ) -> tuple[Message, RxMeta]:
+    ) -> tuple[Message, RxMeta, bytes]:
         """The next datagram of type ``mtype`` (others are skipped)."""
         deadline = time.monotonic() + limit
         while True:

@@ -257,7 +257,7 @@ async def test_reconfigure_changes_name_and_key(
 
     async def heard_new_name() -> None:
         while True:
-            message, _ = await peer.recv_type(ANNOUNCE)
+            message, _, _ = await peer.recv_type(ANNOUNCE)
             if message.name == "new-name":
                 assert message.auth is not None  # signed with the new key
                 return

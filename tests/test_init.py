@@ -41,10 +41,10 @@ async def test_setup_announces_and_unload_says_goodbye(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
 
-    query, _ = await peer.recv_type(QUERY)
+    query, _, _ = await peer.recv_type(QUERY)
     assert query.query_name is None
     assert query.host_id == HA_HOST_ID
-    announce, meta = await peer.recv_type(ANNOUNCE)
+    announce, meta, _ = await peer.recv_type(ANNOUNCE)
     assert announce.name == "ha-test"
     assert announce.host_id == HA_HOST_ID
     assert announce.addresses[0] == meta.source
@@ -56,7 +56,7 @@ async def test_setup_announces_and_unload_says_goodbye(
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
-    bye, _ = await peer.recv_type(GOODBYE)
+    bye, _, _ = await peer.recv_type(GOODBYE)
     assert bye.host_id == HA_HOST_ID
     assert not coordinator.endpoint.running
 

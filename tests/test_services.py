@@ -31,7 +31,7 @@ async def answer_queries(peer: Peer, name: str) -> None:
     """Act as the host ``name``: answer QUERYs for it by unicast."""
     responder = Announcer(host_id=peer.host_id, name=name, addresses=(peer.address,))
     while True:
-        query, meta = await peer.recv_type(QUERY, limit=5)
+        query, meta, _ = await peer.recv_type(QUERY, limit=5)
         if query.query_name is None or query.query_name.casefold() == name.casefold():
             answer = responder._announcement(FLAG_RESPONSE)
             peer.send(encode(answer), (meta.source, meta.source_port))
@@ -98,7 +98,7 @@ async def test_announce_sends_now_and_is_rate_limited(
         except TimeoutError:
             break
     await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
-    message, _ = await peer.recv_type(ANNOUNCE, limit=1)
+    message, _, _ = await peer.recv_type(ANNOUNCE, limit=1)
     assert message.name == "ha-test"
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from linkname.announcer import Announcer
-from linkname.auth import Key, check_mac, pseudo_header, sign
-from linkname.codec import Message, Reason, decode, encode
+from linkname.auth import Key, check_mac, pseudo_header
+from linkname.codec import Reason, encode
 from linkname.const import ANNOUNCE, FLAG_RESPONSE, GOODBYE, GROUP, PORT, QUERY
 from linkname.endpoint import (
     NO_INTERFACE,
@@ -27,8 +27,6 @@ from linkname.endpoint import (
     PORT_IN_USE,
     Endpoint,
     EndpointError,
-    open_rx_socket,
-    open_tx_socket,
     parse_ancillary,
 )
 from linkname.table import (
@@ -38,9 +36,9 @@ from linkname.table import (
     NeighbourTable,
     Queried,
     Rejected,
-    RxMeta,
 )
 from tests.netns import Lab, Netns
+from tests.peer import Peer
 
 KEY = Key.from_text("endpoint-test-key-0123456789")
 A_ID = bytes.fromhex("0a" * 16)
@@ -67,121 +65,9 @@ async def wait_for(cond: Callable[[], object], limit: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-class Peer:
-    """A peer host in namespace ``ns``: a group socket and a sending socket."""
-
-    def __init__(self, ns: Netns, ifname: str = "eth0") -> None:
-        self.ns = ns
-        self.address = ns.link_local(ifname)
-        with ns.entered():
-            self.ifindex = socket.if_nametoindex(ifname)
-            self.rx = open_rx_socket(self.ifindex)
-            self.tx = open_tx_socket(self.ifindex)
-        self.port = self.tx.getsockname()[1]
-        self.seq = 0
-
-    def close(self) -> None:
-        self.rx.close()
-        self.tx.close()
-
-    def message(self, mtype: int = ANNOUNCE, **kw: object) -> Message:
-        self.seq += 1
-        fields: dict[str, object] = {
-            "type": mtype,
-            "host_id": B_ID,
-            "boot_id": 77,
-            "seq": self.seq,
-        }
-        if mtype == ANNOUNCE:
-            fields |= {"ttl": 90, "name": "beta", "addresses": (self.address,)}
-        fields |= kw
-        return Message(**fields)  # type: ignore[arg-type]
-
-    def send(
-        self,
-        data: bytes,
-        destination: tuple[str, int] = (GROUP, PORT),
-        hop_limit: int | None = None,
-    ) -> None:
-        source = socket.inet_pton(socket.AF_INET6, self.address)
-        cmsgs = [
-            (
-                socket.IPPROTO_IPV6,
-                socket.IPV6_PKTINFO,
-                _PKTINFO.pack(source, self.ifindex),
-            )
-        ]
-        if hop_limit is not None:
-            cmsgs.append(
-                (
-                    socket.IPPROTO_IPV6,
-                    socket.IPV6_HOPLIMIT,
-                    struct.pack("@i", hop_limit),
-                )
-            )
-        self.tx.sendmsg(
-            [data], cmsgs, 0, (destination[0], destination[1], 0, self.ifindex)
-        )
-
-    def sign(self, data: bytes, destination: tuple[str, int] = (GROUP, PORT)) -> bytes:
-        pseudo = pseudo_header(self.address, self.port, *destination)
-        return sign(data, KEY, pseudo, now_ms())
-
-    async def recv(
-        self, sock: socket.socket | None = None, limit: float = 3.0
-    ) -> tuple[Message, RxMeta, bytes]:
-        """The next datagram on ``sock`` (default: the group socket)."""
-        sock = sock or self.rx
-        local_port = sock.getsockname()[1]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while True:
-            try:
-                data, anc, _flags, address = sock.recvmsg(2048, 256)
-            except BlockingIOError:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError("nothing received") from None
-                ready = loop.create_future()
-                loop.add_reader(sock.fileno(), ready.set_result, None)
-                try:
-                    async with asyncio.timeout(remaining):
-                        await ready
-                except TimeoutError:
-                    pass
-                finally:
-                    loop.remove_reader(sock.fileno())
-                continue
-            destination, ifindex, hop_limit = parse_ancillary(anc)
-            meta = RxMeta(
-                address[0], address[1], destination, local_port, ifindex, hop_limit
-            )
-            return decode(data), meta, data
-
-    async def recv_type(
-        self, mtype: int, sock: socket.socket | None = None, limit: float = 3.0
-    ) -> tuple[Message, RxMeta, bytes]:
-        deadline = time.monotonic() + limit
-        while True:
-            got = await self.recv(sock, max(0.0, deadline - time.monotonic()))
-            if got[0].type == mtype:
-                return got
-
-    def drain(self) -> int:
-        n = 0
-        for sock in (self.rx, self.tx):
-            while True:
-                try:
-                    sock.recv(2048, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    break
-                n += 1
-        return n
-
-
 @contextlib.contextmanager
 def peer_in(ns: Netns, ifname: str = "eth0") -> Iterator[Peer]:
-    peer = Peer(ns, ifname)
+    peer = Peer(ns, B_ID, "beta", ifname=ifname, boot_id=77)
     try:
         yield peer
     finally:
@@ -404,7 +290,7 @@ async def test_signed_mode_rejects_unsigned_and_replays(
         await endpoint.start()
         try:
             peer.send(encode(peer.message()))
-            signed = peer.sign(encode(peer.message()))
+            signed = peer.sign(encode(peer.message()), key=KEY)
             peer.send(signed)
             await wait_for(lambda: seen.of(Joined))
             peer.send(signed)  # replayed
