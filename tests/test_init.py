@@ -16,6 +16,7 @@ from custom_components.linkname.const import DOMAIN
 from linkname import netif
 from linkname.const import ANNOUNCE, GOODBYE, QUERY
 from tests.conftest import HA_HOST_ID, HaLink, make_entry, wait_for
+from tests.peer import Peer
 
 pytestmark = pytest.mark.netns
 
@@ -183,3 +184,41 @@ async def test_removing_the_entry_deletes_its_storage(
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_unseen_neighbours_removed_only_when_the_option_is_set(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Automatic removal after N days is opt-in; recent neighbours stay."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    old, recent = ha_link.peer(1, "old"), ha_link.peer(2, "recent")
+    old.announce()
+    recent.announce()
+    coordinator = entry.runtime_data
+    await wait_for(lambda: len(coordinator.known) == 2)
+    old.goodbye()
+    await wait_for(lambda: not coordinator.known[old.host_id.hex()].present)
+    coordinator.known[old.host_id.hex()].last_heard -= 8 * 86400  # a week ago
+    await hass.config_entries.async_unload(entry.entry_id)
+    registry = dr.async_get(hass)
+
+    def device(peer: Peer) -> dr.DeviceEntry | None:
+        return registry.async_get_device_by_identifier(
+            (DOMAIN, peer.host_id.hex()), entry.entry_id
+        )
+
+    # Without the option nothing is removed, however old.
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert device(old) is not None
+    await hass.config_entries.async_unload(entry.entry_id)
+    # With "remove after 7 days", the week-old one goes, the recent one stays.
+    hass.config_entries.async_update_entry(entry, options={"remove_after_days": 7})
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert device(old) is None
+    assert device(recent) is not None
+    assert old.host_id.hex() not in entry.runtime_data.known
+    await hass.config_entries.async_unload(entry.entry_id)
