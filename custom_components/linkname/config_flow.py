@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import secrets
 from ipaddress import IPv6Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import probatio
 from homeassistant.components.network import async_get_adapters
 from homeassistant.config_entries import (
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -48,6 +47,9 @@ from .protocol.auth import BadKeyError, Key, generate_key_text
 from .protocol.codec import validate_name
 from .protocol.const import MAX_INTERVAL, MIN_INTERVAL
 from .protocol.endpoint import Endpoint, EndpointError
+
+if TYPE_CHECKING:
+    from .coordinator import LinknameConfigEntry
 
 
 async def async_link_local_interfaces(hass: HomeAssistant) -> dict[str, str]:
@@ -123,7 +125,9 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> LinknameOptionsFlow:
+    def async_get_options_flow(
+        config_entry: LinknameConfigEntry,
+    ) -> LinknameOptionsFlow:
         """The options of an entry (timing, tracking, table size)."""
         return LinknameOptionsFlow()
 
