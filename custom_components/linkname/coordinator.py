@@ -137,6 +137,9 @@ class LinknameCoordinator:
         self._timer_at: float | None = None
         self._unsubs: list[Callable[[], None]] = []
         self._conflicting: set[str] = set()
+        # Announcements of new hosts not tracked: HA already keeps as many
+        # neighbours as the table may hold (memory stays bounded in a flood).
+        self.not_tracked = 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -245,6 +248,9 @@ class LinknameCoordinator:
         known = self.known.get(host)
         is_new = known is None
         if known is None:
+            if len(self.known) >= self.table.capacity:
+                self._not_tracked(neighbour)
+                return
             known = Known(host, neighbour.name, list(neighbour.addresses), since=now)
             self.known[host] = known
         fields = (
@@ -291,6 +297,24 @@ class LinknameCoordinator:
             async_dispatcher_send(self.hass, signal_update(entry_id, host))
         if arrived:
             async_dispatcher_send(self.hass, signal_count(entry_id))
+
+    def _not_tracked(self, neighbour: Neighbour) -> None:
+        """The table entries expire, HA's neighbours stay: keep them bounded.
+
+        Without this, a flood of new names with short TTLs would create a
+        device and entities for every table's worth, again and again.
+        """
+        self.not_tracked += 1
+        if self.not_tracked == 1:
+            _LOGGER.warning(
+                "Home Assistant already keeps %d neighbours on %s (the table "
+                "size): new ones such as %s (%s) are not tracked until devices "
+                "are removed or the table size is raised",
+                len(self.known),
+                self.interface,
+                neighbour.name,
+                neighbour.link_local,
+            )
 
     def _update_device(self, known: Known, neighbour: Neighbour) -> None:
         """Renames and new addresses update the same device, never a new one."""
@@ -483,6 +507,7 @@ class LinknameCoordinator:
             "looped": self.table.looped,
             "table_size": len(self.table),
             "table_capacity": self.table.capacity,
+            "not_tracked": self.not_tracked,
             "signed_mode": self.table.signed_mode,
             "neighbours": [asdict(k) for k in self.known.values()],
         }
