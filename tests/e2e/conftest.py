@@ -3,7 +3,8 @@
 One session-scoped :class:`World` (built on first use, removed at the end,
 also on failure): namespaces ``ha`` (a real ``hass`` process), ``a`` and
 ``b`` (the peers that run ``linkname announce``) and ``x`` (a watcher and
-the sender of hostile traffic), all on one bridge.  Setting it up goes
+the sender of hostile traffic), all on one bridge (``eth0`` everywhere);
+``ha`` also has ``eth1``, a direct link to ``x``.  Setting it up goes
 through onboarding and adds the integration through Home Assistant's HTTP
 API, as the frontend does.  Tests leave it as they found it: one unsigned
 linkname entry on ``eth0`` with default options, no peer running.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +124,26 @@ class World:
         result: dict[str, int] = self.diagnostics()["rejected"]
         return result
 
+    def rejected_since(self, before: dict[str, int]) -> Counter[str]:
+        """Rejections counted since ``before`` (a :meth:`rejected` result)."""
+        now = Counter(self.rejected())
+        now.subtract(before)
+        return +now
+
+    def wait_rejected(
+        self, before: dict[str, int], expected: dict[str, int], limit: float = 5.0
+    ) -> Counter[str]:
+        """Wait until at least ``expected`` more rejections were counted."""
+
+        def probe() -> Counter[str] | None:
+            delta = self.rejected_since(before)
+            return delta if all(delta[k] >= v for k, v in expected.items()) else None
+
+        result: Counter[str] = self.wait(
+            probe, limit, f"rejections {expected}", step=0.05
+        )
+        return result
+
     def neighbour(self, name: str) -> dict[str, Any] | None:
         """What Home Assistant remembers about the neighbour ``name``."""
         for known in self.diagnostics()["neighbours"]:
@@ -157,9 +179,7 @@ class World:
             current | changes,
         )
         assert result["type"] == "create_entry", result
-        return self.wait_loaded(
-            table_capacity=(current | changes)["capacity"], table_size=0
-        )
+        return self.wait_loaded(table_capacity=(current | changes)["capacity"])
 
     def reconfigure(self, key: str) -> dict[str, Any]:
         """Set the shared key through the reconfigure flow (the entry reloads)."""
@@ -277,8 +297,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         ha, a, b, x = (lab.netns(tag) for tag in ("ha", "a", "b", "x"))
         lab.bridge([ha, a, b, x])
-        for ns in (ha, a, b, x):
-            ns.link_local("eth0")
+        # A second interface of Home Assistant (a direct link to x), offered
+        # by the config flow; the port test sets up a new entry on it.
+        lab.veth(ha, "eth1", x, "eth1")
+        for ns, ifname in ((ha, "eth0"), (a, "eth0"), (b, "eth0"), (x, "eth0")):
+            ns.link_local(ifname)
+        ha.link_local("eth1")
         tmp = tmp_path_factory.mktemp("e2e")
         hass = HomeAssistant(lab, ha, tmp / "config")
         _current = hass

@@ -42,7 +42,11 @@ def test_onboarding_and_setup_through_the_api(world: World) -> None:
     assert set(fields) == {"interface", "name", "key", "publish"}
     options = fields["interface"]["selector"]["select"]["options"]
     ha_ll = world.link_local(world.ha)
-    assert options == [{"value": "eth0", "label": f"eth0 ({ha_ll})"}]
+    eth1_ll = world.ha.link_local("eth1")
+    assert options == [
+        {"value": "eth0", "label": f"eth0 ({ha_ll})"},
+        {"value": "eth1", "label": f"eth1 ({eth1_ll})"},
+    ]
     assert fields["interface"]["default"] == "eth0"
     # The entry is what the flow created, loaded, listening and announcing.
     result = world.setup["result"]

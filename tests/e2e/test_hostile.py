@@ -1,0 +1,185 @@
+"""Hostile traffic from a peer namespace against the real Home Assistant.
+
+Malformed and misaddressed datagrams are sent with ordinary sockets where a
+host could send them that way, spoofed ones (thousands of link-local
+sources) as raw frames.  Afterwards Home Assistant must still answer at
+once, hold no entity for anything it rejected, keep its neighbours under
+the configured cap, and count every rejection by reason in diagnostics.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import World
+from tests.e2e.frames import (
+    Injector,
+    UdpSender,
+    announce,
+    random_link_local,
+    udp6_frame,
+)
+from tests.e2e.report import REPORT
+
+pytestmark = pytest.mark.netns
+
+CAP = 64
+FLOOD = 10_000
+FLOOD_TTL = 2  # entries expire during the flood: the cap must still hold
+ULA = "fd00::66"
+
+
+def hostile_names(world: World) -> tuple[set[str], set[str]]:
+    """Names starting with ``hostile-``: in trackers, and in what HA knows."""
+    trackers = {n for n in world.api.trackers() if n.startswith("hostile-")}
+    known = {
+        k["name"]
+        for k in world.diagnostics()["neighbours"]
+        if k["name"].startswith("hostile-")
+    }
+    return trackers, known
+
+
+@pytest.fixture
+def ula(world: World) -> Iterator[str]:
+    """A unique local (not link-local) address on peer x's interface."""
+    world.x.ip("addr", "add", f"{ULA}/64", "dev", "eth0", "nodad")
+    try:
+        yield ULA
+    finally:
+        world.x.ip("addr", "del", f"{ULA}/64", "dev", "eth0", check=False)
+
+
+def test_malformed_and_misaddressed_datagrams_are_dropped(
+    world: World, ula: str
+) -> None:
+    x_ll = world.link_local(world.x)
+    diag = world.diagnostics()
+    before, accepted = diag["rejected"], diag["accepted"]
+
+    def valid(kind: str) -> bytes:
+        return announce(x_ll, f"hostile-{kind}")
+
+    sent: dict[str, bytes] = {}
+    hop64 = UdpSender(world.x, x_ll, hop_limit=64)
+    from_ula = UdpSender(world.x, ula)
+    sender = UdpSender(world.x, x_ll)
+    try:
+        sent["hop_limit"] = valid("hop")
+        hop64.send(sent["hop_limit"])
+        sent["not_link_local"] = valid("ula")
+        from_ula.send(sent["not_link_local"])
+        big = valid("big")
+        version_2 = bytearray(valid("v2"))
+        version_2[2] = 2
+        filler = 1300 - len(big) - 3
+        cases = {
+            "truncated": valid("short")[:20],
+            "too_large": big + bytes((0x7F,)) + filler.to_bytes(2) + b"\0" * filler,
+            "unsupported_version": bytes(version_2),
+            "unknown_critical_tlv": valid("critical") + bytes((0xC1, 0, 1, 0x2A)),
+            "bad_magic": b"XX" + valid("magic")[2:],
+            "bad_tlv_length": valid("tlv") + bytes((0x7E, 0xFF, 0xFF)),
+            "source_mismatch": announce("fe80::1", "hostile-mismatch"),
+        }
+        for reason, payload in cases.items():
+            sender.send(payload)
+            sent[reason] = payload
+    finally:
+        for sock in (hop64, from_ula, sender):
+            sock.close()
+    assert len(sent["too_large"]) == 1300
+    expected = dict.fromkeys(sent, 1)
+    delta = world.wait_rejected(before, expected)
+    REPORT.reject(delta)
+    assert delta == expected
+    assert world.diagnostics()["accepted"] == accepted
+    assert hostile_names(world) == (set(), set())
+    assert world.api.ping() < 1.0
+
+
+def test_flood_of_new_names_stays_under_the_cap(world: World) -> None:
+    configured = world.set_options(capacity=CAP)
+    assert configured["table_capacity"] == CAP
+    injector = Injector(world.x)
+    try:
+        _flood(world, injector)
+    finally:
+        injector.close()
+        world.set_options(capacity=1024)
+
+
+def _flood(world: World, injector: Injector) -> None:
+    start = world.diagnostics()
+    before = start["rejected"]
+    received = start["socket"]["received"]
+    mac = injector.mac
+
+    # One source, 30 new hosts: 10 per minute and source are let in.
+    one = random_link_local()
+    for n in range(30):
+        payload = announce(one, f"flood-one-{n:02d}", ttl=FLOOD_TTL)
+        injector.send(udp6_frame(mac, one, 40000, payload))
+        time.sleep(0.002)
+    delta = world.wait_rejected(before, {"rate_limited": 20})
+    assert delta == {"rate_limited": 20}
+
+    # 10,000 random names from as many spoofed link-local sources.
+    built = time.monotonic()
+    frames = []
+    for _ in range(FLOOD):
+        source = random_link_local()
+        payload = announce(source, f"flood-{secrets.token_hex(6)}", ttl=FLOOD_TTL)
+        frames.append(udp6_frame(mac, source, 40000 + len(frames) % 20000, payload))
+    REPORT.fact("flood: frames built (s)", round(time.monotonic() - built, 3))
+    pings: list[float] = []
+    started = time.monotonic()
+    for n in range(0, FLOOD, 100):
+        for frame in frames[n : n + 100]:
+            injector.send(frame)
+        time.sleep(0.03)
+        if n % 1000 == 0:
+            pings.append(world.api.ping())
+    took = time.monotonic() - started
+    REPORT.fact("flood: datagrams sent", injector.sent)
+    REPORT.fact("flood: sending took (s)", round(took, 3))
+    REPORT.step("API round trip during the flood (max)", max(pings), 2.0)
+
+    # Home Assistant has read what reached its socket (the counter settles).
+    def settled() -> dict[str, Any] | None:
+        first = world.diagnostics()
+        time.sleep(0.3)
+        second = world.diagnostics()
+        same = first["socket"]["received"] == second["socket"]["received"]
+        return second if same else None
+
+    diag = world.wait(settled, 20.0, "received counter settles", step=0.0)
+    REPORT.step("API round trip after the flood", world.api.ping(), 1.0)
+    assert world.api.ping() < 1.0
+    REPORT.fact("flood: datagrams read by HA", diag["socket"]["received"] - received)
+    delta = world.rejected_since(before)
+    REPORT.reject(delta)
+    assert delta["rate_limited"] >= 20
+    assert delta["table_full"] > 0
+    assert set(delta) <= {"rate_limited", "table_full"}
+    assert diag["table_size"] <= CAP
+    # Home Assistant keeps no more neighbours than the cap, and has an entity
+    # exactly for those it accepted.
+    flood_known = {
+        k["name"] for k in diag["neighbours"] if k["name"].startswith("flood-")
+    }
+    flood_trackers = {n for n in world.api.trackers() if n.startswith("flood-")}
+    REPORT.fact("flood: neighbours Home Assistant knows", len(flood_known))
+    REPORT.fact("flood: announcements not tracked (HA full)", diag["not_tracked"])
+    assert len(flood_known) <= CAP, f"{len(flood_known)} flood neighbours known"
+    # Entries expired during the flood and new names took their table slots,
+    # but Home Assistant, full, did not track them.
+    assert diag["not_tracked"] > 0
+    assert flood_trackers == flood_known
+    one_names = {n for n in flood_known if n.startswith("flood-one-")}
+    assert len(one_names) == 10
