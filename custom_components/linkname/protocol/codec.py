@@ -16,6 +16,7 @@ from unicodedata import is_normalized
 from .const import (
     ANNOUNCE,
     AUTH_BODY_LEN,
+    AUTH_MAC_LEN,
     CRITICAL,
     FAMILY_IPV4,
     FAMILY_IPV6,
@@ -197,34 +198,50 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _addresses(raw: bytes, announce: bool) -> tuple[str, ...]:
+def _addresses(raw: bytes) -> tuple[str, ...]:
+    """Check and convert an ADDRESSES value (ANNOUNCE only)."""
     out: list[str] = []
+    append = out.append
     pos = 0
     end = len(raw)
     while pos < end:
         family = raw[pos]
         if family == FAMILY_IPV6:
-            nxt = pos + 17
-            if nxt > end:
+            pos += 17
+            if pos > end:
                 raise DecodeError(Reason.BAD_ADDRESS, "truncated IPv6 address")
-            out.append(_ntop(_INET6, raw[pos + 1 : nxt]))
+            append(_ntop(_INET6, raw[pos - 16 : pos]))
         elif family == FAMILY_IPV4:
-            nxt = pos + 5
-            if nxt > end:
+            pos += 5
+            if pos > end:
                 raise DecodeError(Reason.BAD_ADDRESS, "truncated IPv4 address")
-            out.append(_ntop(_INET, raw[pos + 1 : nxt]))
+            append(_ntop(_INET, raw[pos - 4 : pos]))
         else:
             raise DecodeError(Reason.BAD_ADDRESS, f"unknown family {family}")
-        pos = nxt
     if not out or len(out) > MAX_ADDRESSES:
         raise DecodeError(Reason.BAD_ADDRESS, f"{len(out)} addresses")
-    if announce and (raw[0] != FAMILY_IPV6 or raw[1] != 0xFE or raw[2] & 0xC0 != 0x80):
+    if raw[0] != FAMILY_IPV6 or raw[1] != 0xFE or raw[2] & 0xC0 != 0x80:
         raise DecodeError(Reason.BAD_ADDRESS, "first address is not IPv6 link-local")
     return tuple(out)
 
 
 # Message.__new__ takes keywords and defaults; decode passes every field.
 _new_message = tuple.__new__
+_AUTH_TLV_LEN = 3 + AUTH_BODY_LEN
+_AUTH_TLV_HEAD = _TLV.pack(TLV_AUTH, AUTH_BODY_LEN)
+
+# Neighbours re-announce the same TLVs again and again (only the header's
+# sequence number changes, and the AUTH TLV when signed).  decode remembers
+# the fields of ANNOUNCE TLV sections it has decoded successfully, keyed by
+# their bytes (without a trailing AUTH TLV): the fields are a pure function
+# of those bytes, so a repeated announcement is one dictionary look-up.
+# Bounded: sections longer than BODY_CACHE_MAX_BYTES are not remembered and
+# the dictionary is emptied when it holds BODY_CACHE_LIMIT of them, so a
+# flood of new names costs a little time and no unbounded memory.
+BODY_CACHE_LIMIT = 2048
+BODY_CACHE_MAX_BYTES = 512
+_Fields = tuple[str, tuple[str, ...], str | None, str | None, str | None]
+_BODIES: dict[bytes, _Fields] = {}
 
 
 def decode(data: bytes) -> Message:
@@ -252,6 +269,42 @@ def decode(data: bytes) -> Message:
     else:
         raise DecodeError(Reason.UNKNOWN_TYPE, f"type {mtype}")
 
+    if announce:
+        auth = None
+        known = _BODIES.get(data[HEADER_LEN:])
+        if (
+            known is None
+            and size >= HEADER_LEN + _AUTH_TLV_LEN
+            and data[-_AUTH_TLV_LEN : 3 - _AUTH_TLV_LEN] == _AUTH_TLV_HEAD
+        ):
+            # Signed: the section before the trailing AUTH TLV.  It decoded to
+            # these fields and holds no AUTH, so the 45 bytes after it are a
+            # valid last AUTH TLV (as the full decoding below would find).
+            known = _BODIES.get(data[HEADER_LEN:-_AUTH_TLV_LEN])
+            if known is not None:
+                key_id, timestamp_ms = _AUTH.unpack_from(data, size - AUTH_BODY_LEN)
+                auth = Auth(key_id, timestamp_ms, data[-AUTH_MAC_LEN:])
+        if known is not None:
+            k_name, k_addresses, k_model, k_os, k_software = known
+            return _new_message(
+                Message,
+                (
+                    mtype,
+                    host_id,
+                    boot_id,
+                    seq,
+                    ttl,
+                    flags,
+                    k_name,
+                    k_addresses,
+                    k_model,
+                    k_os,
+                    k_software,
+                    None,
+                    auth,
+                ),
+            )
+
     # Which TLVs a type allows (_ALLOWED), inlined: NAME in ANNOUNCE and
     # GOODBYE, ADDRESSES and attributes in ANNOUNCE, QUERY_NAME in QUERY,
     # AUTH in all.  A TLV was seen before exactly when its field is set.
@@ -278,7 +331,7 @@ def decode(data: bytes) -> Message:
                 raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
             if addresses:
                 raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
-            addresses = _addresses(data[start:pos], True)
+            addresses = _addresses(data[start:pos])
         elif tlv_type == TLV_AUTH:
             # A first AUTH ends the loop or raises: it cannot be a duplicate.
             if pos - start != AUTH_BODY_LEN or pos != size:
@@ -316,7 +369,12 @@ def decode(data: bytes) -> Message:
             raise DecodeError(Reason.MISSING_NAME)
         if not addresses:
             raise DecodeError(Reason.MISSING_ADDRESSES)
-    return _new_message(  # type: ignore[no-any-return]
+        end = size if auth is None else size - _AUTH_TLV_LEN
+        if end - HEADER_LEN <= BODY_CACHE_MAX_BYTES:
+            if len(_BODIES) >= BODY_CACHE_LIMIT:
+                _BODIES.clear()
+            _BODIES[data[HEADER_LEN:end]] = (name, addresses, model, os_, software)
+    return _new_message(
         Message,
         (
             mtype,
