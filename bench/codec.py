@@ -43,7 +43,7 @@ from zeroconf.const import (
 
 from bench._common import summary, write
 from linkname.auth import Key, check_mac, pseudo_header, sign
-from linkname.codec import Message, decode, encode
+from linkname.codec import _HEADER, Message, decode, encode
 from linkname.const import ANNOUNCE, GROUP, PORT
 
 KEY = Key.from_text("bench-key-0123456789-abcdefghij")
@@ -124,6 +124,46 @@ def ln_encode_signed(msg: Message) -> bytes:
     return sign(data, KEY, pseudo, 1_800_000_000_000)
 
 
+_ntop = socket.inet_ntop
+_INET6 = socket.AF_INET6
+_INET = socket.AF_INET
+_new = tuple.__new__
+
+
+def floor(data: bytes) -> object:
+    """A lower bound for pure Python: the same output, no checks at all.
+
+    Header fields, the ASCII name and three inet_ntop calls, put into a
+    Message, for exactly this layout (NAME, then ADDRESSES 6/6/4).
+    """
+    _m, _v, mtype, flags, _r, ttl, host_id, boot_id, seq = _HEADER.unpack_from(data)
+    end = 35 + data[34]
+    a = end + 3
+    addresses = (
+        _ntop(_INET6, data[a + 1 : a + 17]),
+        _ntop(_INET6, data[a + 18 : a + 34]),
+        _ntop(_INET, data[a + 35 : a + 39]),
+    )
+    return _new(
+        Message,
+        (
+            mtype,
+            host_id,
+            boot_id,
+            seq,
+            ttl,
+            flags,
+            data[35:end].decode("ascii"),
+            addresses,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+    )
+
+
 def zc_parse(packet: bytes) -> object:
     return DNSIncoming(packet).answers()
 
@@ -148,6 +188,7 @@ def prepare(kind: str) -> dict[str, tuple[Callable[[Any], object], Sequence[Any]
     return {
         "linkname.decode": (ln_decode, plain),
         "linkname.decode_signed": (ln_decode_signed, sig),
+        "floor.unchecked_decode": (floor, plain),
         "linkname.encode": (ln_encode, messages),
         "linkname.encode_signed": (ln_encode_signed, messages),
         "zeroconf.parse": (zc_parse, packets),
@@ -170,6 +211,7 @@ def check_equivalence() -> dict[str, Any]:
         if isinstance(a, DNSAddress)
     ]
     assert tuple(texts) == decoded.addresses, (texts, decoded.addresses)
+    assert floor(data) == decoded
     compiled = all(
         m.__file__ is not None and m.__file__.endswith(".so")
         for m in (zc_incoming, zc_outgoing)
@@ -222,6 +264,14 @@ def run(rounds: int, ops: int, seed: int = 1903) -> dict[str, Any]:
                 a / b
                 for a, b in zip(
                     rates["linkname.decode_signed"],
+                    rates["zeroconf.parse"],
+                    strict=True,
+                )
+            ],
+            "floor.unchecked_decode/zeroconf.parse": [
+                a / b
+                for a, b in zip(
+                    rates["floor.unchecked_decode"],
                     rates["zeroconf.parse"],
                     strict=True,
                 )
