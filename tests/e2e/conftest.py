@@ -27,20 +27,21 @@ from typing import Any
 import pytest
 import pytest_socket
 
-from tests.e2e.ha import Api, HassError, HomeAssistant, timestamp, wait_until
+from tests.e2e.ha import (
+    CLIENT_ID,
+    REDIRECT_URI,
+    Api,
+    HassError,
+    HomeAssistant,
+    timestamp,
+    wait_until,
+)
 from tests.e2e.procs import Peers
 from tests.e2e.report import REPORT
 from tests.netns import Lab, Netns, require_netns
 
 HA_NAME = "ha-e2e"
 PASSWORD = "e2e-password-not-secret"
-DEFAULT_OPTIONS = {
-    "interval": 60,
-    "away_after": 0,
-    "track_new": True,
-    "remove_after_days": 0,
-    "capacity": 1024,
-}
 
 _current: HomeAssistant | None = None
 
@@ -220,7 +221,7 @@ def onboard(world: World) -> None:
     user = api.post(
         "/api/onboarding/users",
         {
-            "client_id": "http://127.0.0.1:8123/",
+            "client_id": CLIENT_ID,
             "name": "End To End",
             "username": "e2e",
             "password": PASSWORD,
@@ -232,7 +233,7 @@ def onboard(world: World) -> None:
         form={
             "grant_type": "authorization_code",
             "code": user["auth_code"],
-            "client_id": "http://127.0.0.1:8123/",
+            "client_id": CLIENT_ID,
         },
     )
     api.token = tokens["access_token"]
@@ -242,8 +243,8 @@ def onboard(world: World) -> None:
     api.post(
         "/api/onboarding/integration",
         {
-            "client_id": "http://127.0.0.1:8123/",
-            "redirect_uri": "http://127.0.0.1:8123/?auth_callback=1",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
         },
     )
     world.setup["onboarding_after"] = api.get("/api/onboarding")
@@ -305,6 +306,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ha.link_local("eth1")
         tmp = tmp_path_factory.mktemp("e2e")
         hass = HomeAssistant(lab, ha, tmp / "config")
+        lab.add_finalizer(lambda: hass.stop(limit=10.0))  # a clean stop first
         _current = hass
         world = World(lab, ha, a, b, x, hass, Api(hass), tmp)
         spawned = time.monotonic()
@@ -318,11 +320,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield world
     finally:
         _current = None
-        try:
-            if "world" in locals():
-                world.hass.stop(limit=10.0)
-        finally:
-            lab.cleanup()
+        lab.cleanup()
 
 
 @pytest.fixture(autouse=True)

@@ -35,10 +35,10 @@ CLIENT_ID = f"http://{HOST}:{PORT}/"
 REDIRECT_URI = f"{CLIENT_ID}?auth_callback=1"
 REPO = Path(__file__).resolve().parents[2]
 
-# Only what the tests need: the HTTP API, auth and onboarding, config entries
-# and flows, diagnostics, repairs, websocket, device trackers.  (Home
-# Assistant adds its default integrations anyway; the voice ones fail to set
-# up without their packages, which does not matter here.)
+# Only what the tests use: the HTTP API, auth and onboarding, config entries
+# and flows, diagnostics, repairs, websocket.  (Home Assistant adds its
+# default integrations anyway; the voice ones fail to set up without their
+# packages, and analytics without IPv4 multicast: unrelated to linkname.)
 CONFIGURATION = f"""\
 homeassistant:
   name: linkname e2e
@@ -51,9 +51,7 @@ http:
 api:
 auth:
 config:
-device_tracker:
 diagnostics:
-network:
 onboarding:
 repairs:
 websocket_api:
@@ -63,6 +61,7 @@ logger:
   logs:
     custom_components.linkname: debug
     homeassistant.config_entries: info
+    homeassistant.components.analytics: critical
 """
 
 

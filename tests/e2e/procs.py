@@ -65,12 +65,15 @@ class Proc:
         return [(t, json.loads(line)) for t, line in self.out if line.startswith("{")]
 
     def wait_event(
-        self, match: Callable[[dict[str, Any]], bool], limit: float = 5.0
+        self,
+        match: Callable[[dict[str, Any]], bool],
+        limit: float = 5.0,
+        after: int = 0,
     ) -> tuple[float, dict[str, Any]]:
-        """The first JSON event matching ``match``, with its arrival time."""
+        """The first JSON event (from index ``after``) matching ``match``."""
         deadline = time.monotonic() + limit
         while True:
-            for stamp, event in self.events():
+            for stamp, event in self.events()[after:]:
                 if match(event):
                     return stamp, event
             if time.monotonic() > deadline:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from linkname import __version__
-from tests.e2e.conftest import HA_NAME, World, changed_at
+from tests.e2e.conftest import HA_NAME, World, changed_at, wait_running
 from tests.e2e.procs import INTERVAL, Peers
 from tests.e2e.report import REPORT
 
@@ -178,19 +178,22 @@ def test_restart_keeps_trackers_and_they_come_back_home(
     assert echo.stop(signal.SIGTERM) == 0
     world.wait_state(echo_id, "not_home", limit=5.0)
 
+    watch = peers.watch(world.x)
+    watch.wait_event(lambda e: e["event"] == "joined" and e["name"] == HA_NAME)
     hass = world.hass
     old_pid = hass.pid
     REPORT.step("HA stop (SIGTERM, graceful)", hass.stop(), 30.0)
+    assert hass.proc is not None
+    assert hass.proc.returncode == 0
+    # Home Assistant said goodbye on its way out.
+    _, left = watch.wait_event(lambda e: e["event"] == "left", limit=1.0)
+    assert (left["name"], left["reason"]) == (HA_NAME, "goodbye")
+    seen_before_start = len(watch.events())
     started = time.time()
     hass.start()
     assert hass.pid != old_pid
     world.wait(world.api.up, 60.0, "HTTP after restart", step=0.05)
-    world.wait(
-        lambda: world.api.get("/api/config")["state"] == "RUNNING",
-        60.0,
-        "running",
-        step=0.05,
-    )
+    wait_running(world)
     running = time.time()
     REPORT.step("HA restart: spawn -> running", running - started)
     # At once: both trackers exist, delta home (restored), echo away.
@@ -216,3 +219,8 @@ def test_restart_keeps_trackers_and_they_come_back_home(
     assert trackers["echo"]["entity_id"] == echo_id
     assert trackers["delta"]["entity_id"] == delta_id
     assert delta.popen.poll() is None
+    # The watch saw Home Assistant come back (its start announcements).
+    _, rejoined = watch.wait_event(
+        lambda e: e["event"] == "joined", limit=1.0, after=seen_before_start
+    )
+    assert (rejoined["name"], rejoined["host_id"]) == (HA_NAME, left["host_id"])
