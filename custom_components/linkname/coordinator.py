@@ -333,12 +333,16 @@ class LinknameCoordinator:
             neighbour.software,
         )
         info = neighbour_device_info(probe)
+        # The full set (merge_connections is deprecated, gone in HA 2027.9).
+        connections = device.connections | info.get("connections", set())
         registry.async_update_device(
             device.id,
             name=info.get("name"),
             model=info.get("model"),
             sw_version=info.get("sw_version"),
-            merge_connections=info.get("connections") or UNDEFINED,
+            new_connections=(
+                connections if connections != device.connections else UNDEFINED
+            ),
         )
 
     def _gone(self, host: str, now: float) -> None:
