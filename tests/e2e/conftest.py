@@ -69,6 +69,16 @@ class World:
         """The tail of Home Assistant's log, for failure messages."""
         return self.hass.log_tail()
 
+    def linkname_problems(self) -> list[str]:
+        """Errors logged by linkname, and Home Assistant's reports about it
+        (deprecated calls), in the log of the running hass."""
+        return [
+            line
+            for line in self.hass.log_text().splitlines()
+            if "custom integration 'linkname'" in line
+            or ("custom_components.linkname" in line and "ERROR" in line)
+        ]
+
     def wait(self, probe: Any, limit: float, what: str, step: float = 0.02) -> Any:
         """Poll ``probe`` until truthy (the log tail in the failure message)."""
         return wait_until(probe, limit, what, step=step, log=self.log)

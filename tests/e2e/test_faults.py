@@ -73,6 +73,7 @@ def test_link_down_then_back_without_restart_or_reload(
     assert world.hass.pid == pid
     assert world.hass.alive()
     assert world.api.entry(world.entry_id)["state"] == "loaded"
+    assert world.linkname_problems() == []
 
 
 @pytest.fixture

@@ -185,3 +185,4 @@ def _flood(world: World, injector: Injector) -> None:
     assert flood_trackers == flood_known
     one_names = {n for n in flood_known if n.startswith("flood-one-")}
     assert len(one_names) == 10
+    assert world.linkname_problems() == []

@@ -93,3 +93,4 @@ def test_only_signed_peers_are_tracked(
     assert world.neighbour("golf") is None
     assert trackers["foxtrot"]["state"] == "home"
     assert golf.popen.poll() is None  # B kept announcing, unsigned, all along
+    assert world.linkname_problems() == []
