@@ -15,7 +15,6 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Iterable
 
 from linkname.codec import Message, encode
 from linkname.const import ANNOUNCE, GROUP, HOP_LIMIT, PORT
@@ -114,17 +113,6 @@ class Injector:
     def datagram(self, source: str, source_port: int, payload: bytes) -> None:
         """Send ``payload`` to the group as if from ``[source]:source_port``."""
         self.send(udp6_frame(self.mac, source, source_port, payload))
-
-    def paced(
-        self, frames: Iterable[bytes], burst: int = 100, pause: float = 0.02
-    ) -> float:
-        """Send frames in bursts (the receiver's queues stay sane); seconds."""
-        started = time.monotonic()
-        for n, frame in enumerate(frames, 1):
-            self.send(frame)
-            if n % burst == 0:
-                time.sleep(pause)
-        return time.monotonic() - started
 
 
 class UdpSender:

@@ -102,7 +102,6 @@ class HomeAssistant:
         self.ns = ns
         self.config_dir = config_dir
         self.proc: subprocess.Popen[str] | None = None
-        self.starts = 0
         config_dir.mkdir(parents=True, exist_ok=True)
         (config_dir / "configuration.yaml").write_text(CONFIGURATION)
         link = config_dir / "custom_components"
@@ -146,7 +145,6 @@ class HomeAssistant:
             stdin=subprocess.DEVNULL,
         )
         console.close()
-        self.starts += 1
         return spawned
 
     def alive(self) -> bool:
@@ -406,10 +404,6 @@ class WebSocket:
                 if first & 0x80:
                     result: dict[str, Any] = json.loads(message)
                     return result
-
-    def pending(self) -> bool:
-        """True when something was received and not read yet."""
-        return bool(self._buffer) or bool(select.select([self.sock], [], [], 0)[0])
 
     def call(self, kind: str, **fields: Any) -> Any:
         """Send a command and wait for its result (events are kept aside)."""
