@@ -23,6 +23,7 @@ from .const import GOODBYE, HOP_LIMIT, QUERY
 DEFAULT_CAPACITY = 1024
 DEFAULT_NEW_PER_SOURCE_PER_MINUTE = 10
 SOURCE_LIMITER_CAPACITY = 4096
+SOURCE_CACHE_LIMIT = 4096  # link-local source addresses remembered, packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,16 @@ class NeighbourTable:
         self.accepted = 0
         self.looped = 0
         self._entries: dict[bytes, Neighbour] = {}
+        # Expiry: one heap item per entry, (_scheduled[host_id], host_id), at
+        # or before the entry's expiry time.  A re-announcement only moves
+        # ``expires``; when the item comes due it is re-pushed at the current
+        # expiry (lazily), so the heap does not grow with the message rate.
+        # Items of forgotten or rescheduled entries are stale: skipped when
+        # they reach the top, or dropped when the heap is compacted.
         self._heap: list[tuple[float, bytes]] = []
+        self._scheduled: dict[bytes, float] = {}
+        self._names: dict[str, int] = {}  # casefolded name -> entries using it
+        self._sources: dict[str, bytes] = {}  # link-local source text -> packed
         self._limiter = _SourceLimiter(new_per_source_per_minute)
         self._replay = ReplayGuard(capacity=max(4 * capacity, 1024))
         self._conflicts: set[frozenset[bytes]] = set()
@@ -245,13 +255,21 @@ class NeighbourTable:
         self.rejected[reason] += 1
         return [Rejected(reason, meta.source, detail)]
 
+    def _link_local_source(self, text: str) -> bytes | None:
+        source = _packed_link_local(text)
+        if source is not None:
+            if len(self._sources) >= SOURCE_CACHE_LIMIT:
+                self._sources.clear()
+            self._sources[text] = source
+        return source
+
     def datagram_received(
         self, data: bytes, meta: RxMeta, now: float, wall_ms: int
     ) -> list[Event]:
         """Process one datagram; return what happened."""
         if meta.hop_limit != HOP_LIMIT:
             return self._reject(Reason.HOP_LIMIT, meta, f"hop limit {meta.hop_limit}")
-        source = _packed_link_local(meta.source)
+        source = self._sources.get(meta.source) or self._link_local_source(meta.source)
         if source is None:
             return self._reject(Reason.NOT_LINK_LOCAL, meta)
         if self.ifindex is not None and meta.ifindex != self.ifindex:
@@ -299,7 +317,11 @@ class NeighbourTable:
         self, message: Message, meta: RxMeta, source: bytes, now: float
     ) -> list[Event]:
         link_local = message.addresses[0]
-        if socket.inet_pton(socket.AF_INET6, link_local) != source:
+        # Equal text is an equal address; other spellings are compared packed.
+        if (
+            link_local != meta.source
+            and socket.inet_pton(socket.AF_INET6, link_local) != source
+        ):
             return self._reject(Reason.SOURCE_MISMATCH, meta, f"announced {link_local}")
         host_id = message.host_id
         entry = self._entries.get(host_id)
@@ -327,20 +349,37 @@ class NeighbourTable:
             )
             self._entries[host_id] = entry
             self.accepted += 1
-            heapq.heappush(self._heap, (expires, host_id))
+            self._schedule(host_id, expires)
+            self._name_added(name)
             return [Joined(entry), *self._check_conflict(entry)]
-        if self._stale(entry, message):
+        # Stale: same boot and the sequence number is not newer (seq_newer).
+        if (
+            entry.boot_id == message.boot_id
+            and not 0 < (message.seq - entry.seq) & 0xFFFFFFFF < 0x80000000
+        ):
             return self._reject(Reason.STALE_SEQUENCE, meta)
         self.accepted += 1
         entry.boot_id = message.boot_id
         entry.seq = message.seq
         entry.last_seen = now
-        if expires > entry.expires or message.ttl != entry.ttl:
-            heapq.heappush(self._heap, (expires, host_id))
+        if expires < self._scheduled[host_id]:
+            self._schedule(host_id, expires)  # earlier than planned (lower TTL)
         entry.expires = expires
+        # Nothing changed (the common case): the deadline moved, that's all.
+        if (
+            entry.name == name
+            and entry.addresses == message.addresses
+            and entry.model == message.model
+            and entry.os == message.os
+            and entry.software == message.software
+            and entry.ttl == message.ttl
+        ):
+            return [Refreshed(entry)]
         events: list[Event] = []
         if entry.name != name:
             old_name, entry.name = entry.name, name
+            self._name_removed(old_name)
+            self._name_added(name)
             events.append(Renamed(entry, old_name))
             events.extend(self._check_conflict(entry))
         if entry.addresses != message.addresses:
@@ -363,8 +402,48 @@ class NeighbourTable:
             events.append(Updated(entry, frozenset(changed)))
         return events or [Refreshed(entry)]
 
+    # -- bookkeeping: expiry heap, name index --------------------------------
+
+    def _schedule(self, host_id: bytes, when: float) -> None:
+        """Plan the expiry check of ``host_id`` at ``when`` (its one item)."""
+        self._scheduled[host_id] = when
+        heap = self._heap
+        heapq.heappush(heap, (when, host_id))
+        if len(heap) > 2 * len(self._scheduled) + 64:
+            # Mostly stale items (forgotten, or rescheduled earlier): rebuild.
+            self._heap = [(t, h) for h, t in self._scheduled.items()]
+            heapq.heapify(self._heap)
+
+    def _due(self, when: float, host_id: bytes) -> Neighbour | None:
+        """The entry whose heap item (when, host_id) just came up, if valid.
+
+        Stale items give None.  An entry that was re-announced since gets
+        its item re-pushed at its current expiry, and None.
+        """
+        if self._scheduled.get(host_id) != when:
+            return None
+        entry = self._entries[host_id]
+        if entry.expires == when:
+            return entry
+        self._schedule(host_id, entry.expires)
+        return None
+
+    def _name_added(self, name: str) -> None:
+        folded = name.casefold()
+        self._names[folded] = self._names.get(folded, 0) + 1
+
+    def _name_removed(self, name: str) -> None:
+        folded = name.casefold()
+        left = self._names[folded] - 1
+        if left:
+            self._names[folded] = left
+        else:
+            del self._names[folded]
+
     def _check_conflict(self, entry: Neighbour) -> list[Event]:
         folded = entry.name.casefold()
+        if self._names.get(folded, 0) < 2:
+            return []  # nobody else uses the name: no need to look
         events: list[Event] = []
         for other in self._entries.values():
             if other.host_id != entry.host_id and other.name.casefold() == folded:
@@ -376,7 +455,9 @@ class NeighbourTable:
         return events
 
     def _forget(self, host_id: bytes) -> None:
-        del self._entries[host_id]
+        entry = self._entries.pop(host_id)
+        del self._scheduled[host_id]
+        self._name_removed(entry.name)
         if self._conflicts:
             self._conflicts = {p for p in self._conflicts if host_id not in p}
 
@@ -392,23 +473,24 @@ class NeighbourTable:
 
     def next_deadline(self) -> float | None:
         """When :meth:`expire` has something to do next (None: nothing)."""
-        heap = self._heap
-        while heap:
-            expires, host_id = heap[0]
-            entry = self._entries.get(host_id)
-            if entry is not None and entry.expires == expires:
+        while self._heap:
+            expires, host_id = self._heap[0]
+            if (
+                self._scheduled.get(host_id) == expires
+                and self._entries[host_id].expires == expires
+            ):
                 return expires
-            heapq.heappop(heap)  # superseded or removed: drop lazily
+            heapq.heappop(self._heap)
+            self._due(expires, host_id)  # stale: dropped; re-announced: re-pushed
         return None
 
     def expire(self, now: float) -> list[Event]:
         """Remove every entry whose TTL has run out by ``now``."""
         events: list[Event] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            expires, host_id = heapq.heappop(heap)
-            entry = self._entries.get(host_id)
-            if entry is not None and entry.expires == expires:
+        while self._heap and self._heap[0][0] <= now:
+            expires, host_id = heapq.heappop(self._heap)
+            entry = self._due(expires, host_id)
+            if entry is not None:
                 self._forget(host_id)
                 events.append(Left(entry, "expired"))
         return events
@@ -425,13 +507,16 @@ class NeighbourTable:
 
     def restore(self, neighbour: Neighbour) -> bool:
         """Put back a neighbour from persistent storage (False when full)."""
-        if (
-            neighbour.host_id not in self._entries
-            and len(self._entries) >= self.capacity
-        ):
+        host_id = neighbour.host_id
+        old = self._entries.get(host_id)
+        if old is None and len(self._entries) >= self.capacity:
             return False
-        self._entries[neighbour.host_id] = neighbour
-        heapq.heappush(self._heap, (neighbour.expires, neighbour.host_id))
+        if old is not None:
+            self._name_removed(old.name)
+        self._entries[host_id] = neighbour
+        self._name_added(neighbour.name)
+        if neighbour.expires < self._scheduled.get(host_id, float("inf")):
+            self._schedule(host_id, neighbour.expires)
         return True
 
     def clear_conflicts(self) -> None:
