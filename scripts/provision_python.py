@@ -28,7 +28,10 @@ from typing import NoReturn
 
 MIRROR = os.environ.get("LINKNAME_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = os.environ.get("LINKNAME_DEBIAN_SUITE", "forky")
-ROOTS = ("python3.14", "python3.14-venv")
+# libpython3.14-dev: headers, so that sdists with C extensions (pulled in at
+# run time by some of Home Assistant's own integrations) can build.
+ROOTS = ("python3.14", "python3.14-venv", "libpython3.14-dev")
+MARKER = ".complete-v2"  # bump when ROOTS or the layout below change
 # Packages whose files the interpreter does not need (maintainer-script and
 # system plumbing); pulling them in would drag perl and dpkg into the closure.
 SKIP = {
@@ -138,7 +141,7 @@ def main() -> None:
         fail("usage: provision_python.py PREFIX")
     prefix = os.path.abspath(sys.argv[1])
     python = os.path.join(prefix, "usr", "bin", "python3.14")
-    if os.path.exists(os.path.join(prefix, ".complete")):
+    if os.path.exists(os.path.join(prefix, MARKER)):
         print(python)
         return
     for tool in ("dpkg", "patchelf"):
@@ -192,6 +195,14 @@ def main() -> None:
     if check.returncode != 0:
         last = check.stderr.strip().splitlines()[-1:]
         fail(f"the provisioned Python 3.14 does not run: {last}")
+    # Debian's generic pyconfig.h includes <TRIPLET/python3.14/pyconfig.h>,
+    # found through -I/usr/include on Debian; make it resolve from the
+    # include directory that sysconfig reports for this relocated prefix.
+    include = os.path.join(prefix, "usr", "include")
+    os.symlink(
+        os.path.join("..", gnu_triplet(arch)),
+        os.path.join(include, "python3.14", gnu_triplet(arch)),
+    )
     # Debian ships no .pyc files: compile the standard library once, so that
     # every start of the interpreter does not parse it again.
     stdlib = os.path.join(prefix, "usr", "lib", "python3.14")
@@ -200,7 +211,7 @@ def main() -> None:
         capture_output=True,
         check=False,
     )
-    with open(os.path.join(prefix, ".complete"), "w") as handle:
+    with open(os.path.join(prefix, MARKER), "w") as handle:
         handle.write(" ".join(names) + "\n")
     print(python)
 
