@@ -473,15 +473,19 @@ class NeighbourTable:
 
     def next_deadline(self) -> float | None:
         """When :meth:`expire` has something to do next (None: nothing)."""
-        while self._heap:
-            expires, host_id = self._heap[0]
-            if (
-                self._scheduled.get(host_id) == expires
-                and self._entries[host_id].expires == expires
-            ):
-                return expires
-            heapq.heappop(self._heap)
-            self._due(expires, host_id)  # stale: dropped; re-announced: re-pushed
+        heap = self._heap
+        scheduled = self._scheduled
+        while heap:
+            when, host_id = heap[0]
+            if scheduled.get(host_id) != when:
+                heapq.heappop(heap)  # stale (forgotten or rescheduled earlier)
+                continue
+            expires = self._entries[host_id].expires
+            if expires == when:
+                return when
+            # Re-announced since: move its one item to the current expiry.
+            scheduled[host_id] = expires
+            heapq.heapreplace(heap, (expires, host_id))
         return None
 
     def expire(self, now: float) -> list[Event]:
