@@ -178,3 +178,32 @@ async def test_interface_down_makes_entities_unavailable_then_recovers(
     assert issues.async_get_issue(DOMAIN, f"interface_down_{entry_id}") is None
     peer.announce()
     await wait_for(lambda: state_of(hass, entity_id) == STATE_HOME)
+
+
+async def test_neighbours_kept_are_bounded_by_the_table_size(
+    ha_link: HaLink, hass: HomeAssistant
+) -> None:
+    """Short-TTL floods leave the table; HA's neighbours still stop at its size."""
+    entry_id = await setup(hass, options={"capacity": 16})
+    coordinator = hass.config_entries.async_get_entry(entry_id).runtime_data  # type: ignore[union-attr]
+    sources = [ha_link.other.link_local("eth0")]
+    for extra in ("fe80::f0", "fe80::f1"):
+        ha_link.other.ip("addr", "add", f"{extra}/64", "dev", "eth0", "nodad")
+        sources.append(extra)
+
+    def flood(first: int, count: int, source: str) -> None:
+        for n in range(first, first + count):
+            peer = ha_link.peer(1000 + n, f"flood{n}")
+            peer.address = source
+            peer.announce(ttl=1)
+
+    flood(0, 8, sources[0])
+    flood(8, 8, sources[1])
+    await wait_for(lambda: len(coordinator.known) == 16)
+    await wait_for(lambda: len(coordinator.table) == 0, limit=3)  # TTL 1 s
+    flood(16, 8, sources[2])
+    await wait_for(lambda: coordinator.not_tracked == 8)
+    await hass.async_block_till_done()
+    assert len(coordinator.known) == 16
+    assert len(hass.states.async_entity_ids("device_tracker")) == 16
+    assert coordinator.diagnostics()["not_tracked"] == 8
