@@ -55,7 +55,15 @@ _LOGGER = logging.getLogger(__name__)
 
 IPV6_MULTICAST_ALL: Final = getattr(socket, "IPV6_MULTICAST_ALL", 29)
 BATCH: Final = 256  # datagrams read per wakeup and socket, at most
+# ... and for at most this long (seconds): what the table's events start in
+# the application (Home Assistant writes states, adds entities) runs inside
+# the reader callback, so a burst must not hold the event loop for long.
+BATCH_TIME: Final = 0.004
 RECV_BUFFER: Final = 2048  # > MAX_DATAGRAM, so oversized datagrams are seen
+# Receive buffer asked for on the group socket: a burst of ~1,000 answers to
+# a QUERY (sent within 120 ms) fits while the application is busy.  The
+# kernel caps it at net.core.rmem_max unless the process may force it.
+RX_SOCKET_BUFFER: Final = 1 << 20
 CHECK_INTERVAL: Final = 1.0
 RESOLVE_RETRY: Final = 1.0  # re-send an unanswered QUERY after this long
 RESOLVE_GRACE: Final = 0.15  # after the first answer, wait for more (dupes)
@@ -160,10 +168,29 @@ def open_rx_socket(ifindex: int, group: str = GROUP, port: int = PORT) -> socket
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        _enlarge_receive_buffer(sock, RX_SOCKET_BUFFER)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _enlarge_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Ask for a receive buffer of ``size`` bytes; never fails.
+
+    SO_RCVBUFFORCE (root / CAP_NET_ADMIN) may exceed net.core.rmem_max;
+    otherwise SO_RCVBUF, which the kernel caps there.  A smaller buffer only
+    means more drops in bursts, so errors are ignored.
+    """
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= size:
+        return
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 def open_tx_socket(ifindex: int, hop_limit: int = 255) -> socket.socket:
@@ -425,7 +452,7 @@ class Endpoint:
         self._rx = self._tx = None
 
     def _on_readable(self, sock: socket.socket, local_port: int) -> None:
-        """Reader callback: drain up to BATCH datagrams; never raises."""
+        """Reader callback: drain up to BATCH datagrams (BATCH_TIME); never raises."""
         try:
             self._drain(sock, local_port)
             self._reschedule()
@@ -436,6 +463,8 @@ class Endpoint:
         assert self._loop is not None
         now = self._loop.time()
         wall_ms = time.time_ns() // 1_000_000
+        clock = time.perf_counter
+        stop = clock() + BATCH_TIME
         table = self.table
         counters = self.counters
         for _ in range(BATCH):
@@ -461,6 +490,8 @@ class Endpoint:
             )
             if events:
                 self._dispatch(events, now)
+            if clock() > stop:
+                return  # the rest on the next wake-up: the socket stays readable
 
     # -- events and timers -------------------------------------------------
 
