@@ -1,0 +1,446 @@
+"""Scale in Home Assistant: 1,000 neighbours on one interface.
+
+Run with ``.venv/bin/python -m bench.ha scale`` (not part of the tests).
+
+* setup time of the config entry with 0 and with 1,000 restored neighbours
+  (the Store pre-populated): the first setup (empty entity registry), then
+  restarts (unload + setup, registry populated), as a distribution;
+* memory per neighbour in the core NeighbourTable (tracemalloc);
+* 1,000 neighbours joining at once, then re-announcing unchanged (several
+  rounds): state writes (state_changed, state_reported) per neighbour and
+  hour, and the longest event-loop callback while they announce.  Every
+  callback the loop runs is timed (asyncio.events.Handle._run wrapped:
+  what loop.slow_callback_duration reports in debug mode, without debug
+  mode's own overhead).  The announcements come from another process in the
+  peer namespace (bench._burst), each host from its own source address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.const import STATE_HOME
+from homeassistant.core import HomeAssistant
+
+from bench._burst import announcement, source
+from bench._common import ROOT, percentiles, summary, write
+from bench._ha import StateLog, add_sources
+from bench._whatif import applied
+from custom_components.linkname.const import DOMAIN, STORAGE_VERSION
+from linkname import codec
+from linkname.const import GROUP, PORT
+from linkname.table import NeighbourTable, RxMeta
+from tests.conftest import HaLink, make_entry
+
+pytestmark = pytest.mark.netns
+
+HOSTS = int(os.environ.get("BENCH_HOSTS", "1000"))
+RESTARTS = 5
+STEADY_ROUNDS = 5
+INTERVAL_S = 60.0  # the default announcement interval
+RESULTS: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_results() -> Iterator[None]:
+    with applied() as whatif:
+        yield
+    if RESULTS:
+        name = "ha-scale" + "".join(f"-{w}" for w in whatif)
+        write(name, {"hosts": HOSTS, "whatif": whatif, **RESULTS})
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+class CallbackTimer:
+    """Times every callback the event loop runs (Handle._run)."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self.slow: list[tuple[float, str]] = []
+        self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self.without_gc: list[float] = []  # each callback minus GC inside it
+        self._gc_start = 0.0
+        self._gc_total = 0.0
+
+    def reset(self) -> None:
+        self.durations.clear()
+        self.slow.clear()
+        self.gc_pauses.clear()
+        self.without_gc.clear()
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._gc_start
+            self.gc_pauses.append((info["generation"], took))
+            self._gc_total += took
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[CallbackTimer]:
+        orig = asyncio.events.Handle._run
+        clock = time.perf_counter
+        durations, slow, without_gc = self.durations, self.slow, self.without_gc
+
+        def _run(handle: asyncio.Handle) -> None:
+            gc_before = self._gc_total
+            start = clock()
+            orig(handle)
+            took = clock() - start
+            durations.append(took)
+            without_gc.append(took - (self._gc_total - gc_before))
+            if took > 0.005:
+                slow.append((took, repr(handle)[:200]))
+
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+        gc.callbacks.append(self._on_gc)
+        try:
+            yield self
+        finally:
+            asyncio.events.Handle._run = orig  # type: ignore[method-assign]
+            gc.callbacks.remove(self._on_gc)
+
+    def report(self) -> dict[str, Any]:
+        ms = [d * 1000 for d in self.durations]
+        out: dict[str, Any] = percentiles(ms, (50, 99))
+        out["callbacks"] = len(ms)
+        out["max_without_gc"] = max(self.without_gc, default=0.0) * 1000
+        out["over_20ms"] = sum(1 for d in ms if d > 20)
+        pauses = sorted(self.gc_pauses, key=lambda p: p[1], reverse=True)
+        out["gc"] = {
+            "collections": len(pauses),
+            "longest_ms": [
+                {"generation": g, "ms": round(t * 1000, 2)} for g, t in pauses[:3]
+            ],
+        }
+        out["slowest"] = [
+            {"ms": round(d * 1000, 2), "callback": r}
+            for d, r in sorted(self.slow, reverse=True)[:5]
+        ]
+        return out
+
+
+def snmp6() -> dict[str, int]:
+    """UDP counters of the namespace this thread is in (HA's)."""
+    out = {}
+    for line in Path("/proc/thread-self/net/snmp6").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("Udp6InDatagrams", "Udp6RcvbufErrors"):
+            out[key] = int(value)
+    return out
+
+
+class Burst:
+    """bench._burst in the peer namespace: announces all hosts on request."""
+
+    def __init__(self, link: HaLink) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = link.other.popen(
+            sys.executable,
+            "-m",
+            "bench._burst",
+            "--hosts",
+            str(HOSTS),
+            stdin=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+        )
+
+    async def line(self) -> str:
+        assert self.proc.stdout is not None
+        return (await asyncio.to_thread(self.proc.stdout.readline)).strip()
+
+    async def ready(self) -> None:
+        got = await self.line()
+        if got != "ready":
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"burst sender failed: {got!r} {err}")
+
+    async def send(self, seq: int, spread_ms: float, what: str = "") -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{seq} {spread_ms} {what}\n")
+        self.proc.stdin.flush()
+        return float((await self.line()).split()[2])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("\n")
+            self.proc.stdin.close()
+        self.proc.wait(5)
+
+
+def trackers(hass: HomeAssistant) -> list[str]:
+    return hass.states.async_entity_ids("device_tracker")
+
+
+async def settle(
+    hass: HomeAssistant, condition: Callable[[], bool], limit: float = 60
+) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("did not settle")
+        await asyncio.sleep(0.02)
+    await hass.async_block_till_done()
+
+
+async def all_leave(
+    hass: HomeAssistant, burst: Burst, coordinator: Any, seq: int
+) -> int:
+    """GOODBYE from every host (again for any the socket buffer dropped)."""
+    for _ in range(5):
+        seq += 1
+        await burst.send(seq, 100, "goodbye")
+        with contextlib.suppress(TimeoutError):
+            await settle(hass, lambda: coordinator.online_count() == 0, limit=3)
+        if coordinator.online_count() == 0:
+            return seq
+    raise RuntimeError(f"{coordinator.online_count()} neighbours did not leave")
+
+
+def stored_neighbours(count: int) -> dict[str, Any]:
+    now = time.time()
+    neighbours = {}
+    for n in range(count):
+        host = (n + 1).to_bytes(16, "big").hex()
+        neighbours[host] = {
+            "host": host,
+            "name": f"host-{n:04d}",
+            "addresses": [
+                f"fe80::200:5eff:fe{n // 256:02x}:{n % 256:02x}",
+                f"fd00::{n + 1:x}",
+            ],
+            "model": "Raspberry Pi 5",
+            "os": "Debian 13",
+            "software": "linkname 0.1.0",
+            "ttl": 180,
+            "last_heard": now - 30,
+            "since": now - 3600,
+            "present": True,
+            "signed": False,
+        }
+    return {"neighbours": neighbours}
+
+
+# -- setup time with restored neighbours ------------------------------------------
+
+
+@pytest.mark.parametrize("restored", [0, HOSTS])
+async def test_setup_time(
+    ha_link: HaLink,
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    restored: int,
+) -> None:
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    key = f"{DOMAIN}.{entry.entry_id}"
+    hass_storage[key] = {
+        "version": STORAGE_VERSION,
+        "minor_version": 1,
+        "key": key,
+        "data": stored_neighbours(restored),
+    }
+    times: list[float] = []
+    for attempt in range(1 + RESTARTS):
+        if attempt:
+            assert await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
+        start = time.perf_counter()
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        times.append((time.perf_counter() - start) * 1000)
+        trackers = hass.states.async_entity_ids("device_tracker")
+        assert len(trackers) == restored
+        home = sum(1 for t in trackers if hass.states.get(t).state == STATE_HOME)  # type: ignore[union-attr]
+        assert home == restored
+    RESULTS[f"setup_ms_restored_{restored}"] = {
+        "first": times[0],
+        "restarts": summary(times[1:]),
+    }
+    print(
+        f"\nsetup with {restored} restored neighbours: first {times[0]:.0f} ms "
+        f"(empty registries), restarts median {summary(times[1:])['median']:.0f} ms "
+        f"of {RESTARTS} [{min(times[1:]):.0f} .. {max(times[1:]):.0f}]"
+    )
+    if f"setup_ms_restored_{HOSTS}" in RESULTS and "setup_ms_restored_0" in RESULTS:
+        base = RESULTS["setup_ms_restored_0"]["restarts"]["median"]
+        full = RESULTS[f"setup_ms_restored_{HOSTS}"]["restarts"]["median"]
+        RESULTS["setup_ms_per_neighbour"] = (full - base) / HOSTS
+        print(f"  per restored neighbour: {(full - base) / HOSTS:.2f} ms")
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+# -- memory of the core table --------------------------------------------------
+
+
+def test_core_table_memory_per_neighbour() -> None:
+    ifindex = 2
+    datagrams = [
+        (
+            bytes(announcement(n)),
+            RxMeta(source(n), 40000, GROUP, PORT, ifindex, 255),
+        )
+        for n in range(HOSTS)
+    ]
+    codec._BODIES.clear()  # its growth is part of the cost
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    table = NeighbourTable(capacity=max(1024, HOSTS), ifindex=ifindex)
+    for data, meta in datagrams:
+        table.datagram_received(data, meta, 1.0, 0)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    assert len(table) == HOSTS
+    by_file: dict[str, int] = {}
+    for stat in after.compare_to(before, "filename"):
+        name = Path(stat.traceback[0].filename).name
+        by_file[name] = by_file.get(name, 0) + stat.size_diff
+    total = sum(by_file.values())
+    per = {k: v / HOSTS for k, v in by_file.items() if abs(v) >= HOSTS}
+    RESULTS["core_bytes_per_neighbour"] = {"total": total / HOSTS, "by_file": per}
+    print(
+        f"\ncore table memory: {total / HOSTS:.0f} bytes per neighbour "
+        f"({', '.join(f'{k} {v:.0f}' for k, v in sorted(per.items()))})"
+    )
+
+
+# -- 1,000 neighbours announcing at once: loop blocking, state writes ------------
+
+
+async def test_announce_at_once(ha_link: HaLink, hass: HomeAssistant) -> None:
+    add_sources(ha_link.other, [source(n) for n in range(HOSTS)])
+    burst = Burst(ha_link)
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data
+    timer = CallbackTimer()
+    log = StateLog()
+    result: dict[str, Any] = {}
+    try:
+        await burst.ready()
+        with timer.installed():
+            # 1. all join: spread over 100 ms as answers to a QUERY are (20 to
+            # 120 ms), then again for any the socket buffer dropped.
+            kernel = snmp6()
+            timer.reset()
+            seq = 1
+            sends = []
+            while True:
+                sends.append(await burst.send(seq, 100))
+                with contextlib.suppress(TimeoutError):
+                    await settle(
+                        hass, lambda: coordinator.online_count() >= HOSTS, limit=5
+                    )
+                if coordinator.online_count() >= HOSTS or seq >= 5:
+                    break
+                seq += 1
+            await settle(
+                hass,
+                lambda: len(hass.states.async_entity_ids("device_tracker")) >= HOSTS,
+            )
+            after = snmp6()
+            result["join"] = {
+                "rounds": seq,
+                "spread_ms": 100,
+                "sender_seconds": sends,
+                "kernel_dropped": after["Udp6RcvbufErrors"]
+                - kernel["Udp6RcvbufErrors"],
+                "callbacks_ms": timer.report(),
+            }
+            # 2. unchanged re-announcements: as fast as the sender can, and
+            # spread over 100 ms; nothing may be written.
+            detach = log.attach(hass)
+            for spread in (0, 100):
+                kernel = snmp6()
+                timer.reset()
+                changed_before, reported_before = len(log.changed), log.reported
+                accepted = coordinator.table.accepted
+                for _ in range(STEADY_ROUNDS):
+                    seq += 1
+                    await burst.send(seq, spread)
+                    await asyncio.sleep(0.3)
+                await hass.async_block_till_done()
+                after = snmp6()
+                heard = coordinator.table.accepted - accepted
+                changed = len(log.changed) - changed_before
+                reported = log.reported - reported_before
+                result[f"steady_spread_{spread}ms"] = {
+                    "rounds": STEADY_ROUNDS,
+                    "announcements_accepted": heard,
+                    "kernel_dropped": after["Udp6RcvbufErrors"]
+                    - kernel["Udp6RcvbufErrors"],
+                    "state_changed": changed,
+                    "state_reported": reported,
+                    "writes_per_neighbour_per_hour": (changed + reported)
+                    / max(heard, 1)
+                    * (3600 / INTERVAL_S),
+                    "callbacks_ms": timer.report(),
+                }
+            # 3. all leave (GOODBYE), then all come back at once: known devices
+            # arriving (entities exist; every tracker's state is written).
+            seq = await all_leave(hass, burst, coordinator, seq)
+            for spread in (0, 100):
+                kernel = snmp6()
+                timer.reset()
+                changed_before = len(log.changed)
+                seq += 1
+                await burst.send(seq, spread)
+                with contextlib.suppress(TimeoutError):
+                    await settle(
+                        hass, lambda: coordinator.online_count() >= HOSTS, limit=5
+                    )
+                after = snmp6()
+                result[f"known_arrive_spread_{spread}ms"] = {
+                    "arrived": coordinator.online_count(),
+                    "kernel_dropped": after["Udp6RcvbufErrors"]
+                    - kernel["Udp6RcvbufErrors"],
+                    "state_changed": len(log.changed) - changed_before,
+                    "callbacks_ms": timer.report(),
+                }
+                seq = await all_leave(hass, burst, coordinator, seq)
+            detach()
+    finally:
+        burst.close()
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    RESULTS["announce_at_once"] = result
+    for name, res in result.items():
+        cb = res["callbacks_ms"]
+        print(
+            f"\n{name}: longest callback {cb['max']:.1f} ms "
+            f"({cb['max_without_gc']:.1f} ms without GC pauses), "
+            f"p99 {cb['p99']:.2f} ms "
+            f"of {cb['callbacks']} callbacks, {cb['over_20ms']} over 20 ms; "
+            f"kernel dropped {res['kernel_dropped']}"
+        )
+        for slow in cb["slowest"][:3]:
+            print(f"    {slow['ms']:7.2f} ms  {slow['callback'][:110]}")
+        print(f"    garbage collections: {cb['gc']}")
+        if "arrived" in res:
+            print(f"  arrived {res['arrived']}, state_changed {res['state_changed']}")
+        elif "state_changed" in res:
+            print(
+                f"  {res['announcements_accepted']} unchanged announcements: "
+                f"state_changed {res['state_changed']}, state_reported "
+                f"{res['state_reported']} -> "
+                f"{res['writes_per_neighbour_per_hour']:.3f} writes/neighbour/hour"
+            )
