@@ -15,7 +15,8 @@ object each time, so every answer record is really parsed) and built by
 
 Two inputs: "repeat" is one host's announcement (only the sequence number
 changes, as when a neighbour re-announces); "distinct" is a different host
-(name and addresses) for every datagram, 4096 of them.
+(name and addresses) for every datagram, 4096 of them, and decode's cache of
+decoded TLV sections is emptied before each batch, so every decode misses.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from zeroconf.const import (
 )
 
 from bench._common import summary, write
+from linkname import codec
 from linkname.auth import Key, check_mac, pseudo_header, sign
 from linkname.codec import _HEADER, Message, decode, encode
 from linkname.const import ANNOUNCE, GROUP, PORT
@@ -251,6 +253,8 @@ def run(rounds: int, ops: int, seed: int = 1903) -> dict[str, Any]:
             rng.shuffle(order)
             for name in order:
                 fn, items = contestants[name]
+                if kind == "distinct":
+                    codec._BODIES.clear()  # every host is new to decode
                 rates[name].append(time_batch(fn, items, ops))
             gc.collect()
         ratios = {
@@ -318,10 +322,17 @@ def main() -> None:
         print("  ratios (per round), median [q1 .. q3]:")
         for name, s in res["ratios"].items():
             print(f"  {name:30s} {s['median']:5.2f}   [{s['q1']:.2f} .. {s['q3']:.2f}]")
-    met = goal >= 1.5 and goal_distinct >= 1.5
+    floor_ratio = results["distinct"]["ratios"][
+        "floor.unchecked_decode/zeroconf.parse"
+    ]["median"]
+    met = {"repeat": goal >= 1.5, "distinct": goal_distinct >= 1.5}
     print(
-        f"\ngoal decode >= 1.5 x zeroconf parse: repeat {goal:.2f}, "
-        f"distinct {goal_distinct:.2f} -> {'met' if met else 'MISSED'}"
+        "\ngoal decode >= 1.5 x zeroconf parse (median of per-round ratios):"
+        f"\n  repeat (a neighbour re-announcing):  {goal:.2f} -> "
+        f"{'met' if met['repeat'] else 'MISSED'}"
+        f"\n  distinct (a new host every datagram): {goal_distinct:.2f} -> "
+        f"{'met' if met['distinct'] else 'MISSED'}"
+        f" (pure-Python floor without any checks: {floor_ratio:.2f})"
     )
     write(
         f"codec{'-' + args.label if args.label else ''}",
