@@ -271,7 +271,8 @@ def decode(data: bytes) -> Message:
 
     if announce:
         auth = None
-        known = _BODIES.get(data[HEADER_LEN:])
+        section = data[HEADER_LEN:]
+        known = _BODIES.get(section)
         if (
             known is None
             and size >= HEADER_LEN + _AUTH_TLV_LEN
@@ -369,11 +370,12 @@ def decode(data: bytes) -> Message:
             raise DecodeError(Reason.MISSING_NAME)
         if not addresses:
             raise DecodeError(Reason.MISSING_ADDRESSES)
-        end = size if auth is None else size - _AUTH_TLV_LEN
-        if end - HEADER_LEN <= BODY_CACHE_MAX_BYTES:
+        if auth is not None:
+            section = data[HEADER_LEN:-_AUTH_TLV_LEN]  # without the AUTH TLV
+        if len(section) <= BODY_CACHE_MAX_BYTES:
             if len(_BODIES) >= BODY_CACHE_LIMIT:
                 _BODIES.clear()
-            _BODIES[data[HEADER_LEN:end]] = (name, addresses, model, os_, software)
+            _BODIES[section] = (name, addresses, model, os_, software)
     return _new_message(
         Message,
         (
