@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / ".cache" / "bench"
+CORE = "custom_components/linkname/protocol"
 
 
 def machine() -> dict[str, Any]:
@@ -85,3 +90,42 @@ def write(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     return path
+
+
+def export_core(ref: str) -> Path:
+    """The protocol core as it was at git ``ref``: ``DIR/linkname``; returns DIR.
+
+    Put DIR first on PYTHONPATH (it wins over the editable install) to run
+    that version, or use :func:`import_core` to load it beside this one.
+    """
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dest = OUT_DIR / f"core-{commit}"
+    package = dest / "linkname"
+    if not package.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, CORE],
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(dest / "tree", filter="data")
+        (dest / "tree" / CORE).rename(package)
+    return dest
+
+
+def import_core(ref: str, module: str) -> ModuleType:
+    """Module ``module`` (e.g. "codec") of the core at ``ref``, importable
+    beside the current one (as package ``linkname_<commit>``)."""
+    dest = export_core(ref)
+    name = f"linkname_{dest.name.removeprefix('core-')}"
+    if name not in sys.modules:
+        package = ModuleType(name)
+        package.__path__ = [str(dest / "linkname")]
+        sys.modules[name] = package
+    return importlib.import_module(f"{name}.{module}")

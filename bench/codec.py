@@ -1,6 +1,6 @@
 """Codec rate: linkname decode/encode against python-zeroconf's parse/build.
 
-    .venv/bin/python -m bench.codec [--rounds 21] [--ops 20000]
+    .venv/bin/python -m bench.codec [--rounds 21] [--ops 20000] [--compare REF]
 
 One process, interleaved rounds: in every round each contestant runs
 ``--ops`` operations (in a shuffled order), so machine noise hits all of them
@@ -27,6 +27,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import zeroconf
@@ -42,7 +43,7 @@ from zeroconf.const import (
     _TYPE_AAAA,
 )
 
-from bench._common import summary, write
+from bench._common import import_core, summary, write
 from linkname import codec
 from linkname.auth import Key, check_mac, pseudo_header, sign
 from linkname.codec import _HEADER, Message, decode, encode
@@ -174,7 +175,9 @@ def zc_build_one(records: list[DNSAddress]) -> bytes:
     return zc_build(records)
 
 
-def prepare(kind: str) -> dict[str, tuple[Callable[[Any], object], Sequence[Any]]]:
+def prepare(
+    kind: str, baseline: ModuleType | None = None
+) -> dict[str, tuple[Callable[[Any], object], Sequence[Any]]]:
     """Inputs for each contestant: one host re-announcing, or distinct hosts."""
     if kind == "repeat":
         hosts = [0] * 256
@@ -187,7 +190,9 @@ def prepare(kind: str) -> dict[str, tuple[Callable[[Any], object], Sequence[Any]
     sig = [(signed(n, s), host(n)[2][0]) for n, s in zip(hosts, seqs, strict=True)]
     records = [zc_records(n) for n in hosts]
     packets = [zc_build(r) for r in records]
+    extra = {} if baseline is None else {"baseline.decode": (baseline.decode, plain)}
     return {
+        **extra,
         "linkname.decode": (ln_decode, plain),
         "linkname.decode_signed": (ln_decode_signed, sig),
         "floor.unchecked_decode": (floor, plain),
@@ -240,11 +245,13 @@ def time_batch(fn: Callable[[Any], object], items: Sequence[Any], ops: int) -> f
     return ops / (time.perf_counter() - start)
 
 
-def run(rounds: int, ops: int, seed: int = 1903) -> dict[str, Any]:
+def run(
+    rounds: int, ops: int, baseline: ModuleType | None = None, seed: int = 1903
+) -> dict[str, Any]:
     rng = random.Random(seed)
     results: dict[str, Any] = {}
     for kind in ("repeat", "distinct"):
-        contestants = prepare(kind)
+        contestants = prepare(kind, baseline)
         for fn, items in contestants.values():  # warm up
             time_batch(fn, items, min(ops, 2000))
         rates: dict[str, list[float]] = {name: [] for name in contestants}
@@ -257,7 +264,25 @@ def run(rounds: int, ops: int, seed: int = 1903) -> dict[str, Any]:
                     codec._BODIES.clear()  # every host is new to decode
                 rates[name].append(time_batch(fn, items, ops))
             gc.collect()
-        ratios = {
+        ratios = (
+            {}
+            if baseline is None
+            else {
+                "decode/baseline.decode": [
+                    a / b
+                    for a, b in zip(
+                        rates["linkname.decode"], rates["baseline.decode"], strict=True
+                    )
+                ],
+                "baseline.decode/zeroconf.parse": [
+                    a / b
+                    for a, b in zip(
+                        rates["baseline.decode"], rates["zeroconf.parse"], strict=True
+                    )
+                ],
+            }
+        )
+        ratios |= {
             "decode/zeroconf.parse": [
                 a / b
                 for a, b in zip(
@@ -307,9 +332,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--ops", type=int, default=20000)
     parser.add_argument("--label", default="", help="tag stored in the JSON")
+    parser.add_argument(
+        "--compare",
+        metavar="GITREF",
+        help="also time decode of the core at GITREF (e.g. 845901b: before)",
+    )
     args = parser.parse_args()
     info = check_equivalence()
-    results = run(args.rounds, args.ops)
+    baseline = import_core(args.compare, "codec") if args.compare else None
+    results = run(args.rounds, args.ops, baseline)
     goal = results["repeat"]["ratios"]["decode/zeroconf.parse"]["median"]
     goal_distinct = results["distinct"]["ratios"]["decode/zeroconf.parse"]["median"]
     for kind, res in results.items():
@@ -340,6 +371,7 @@ def main() -> None:
             "rounds": args.rounds,
             "ops_per_round": args.ops,
             "label": args.label,
+            "baseline": args.compare,
             "inputs": info,
             "results": results,
             "goal": {"decode_over_zeroconf_parse": 1.5, "met": met},

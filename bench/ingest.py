@@ -1,6 +1,6 @@
 """Ingest: announcements per second through the real endpoint and table.
 
-    .venv/bin/python -m bench.ingest [--seconds 5] [--rcvbuf BYTES] [--profile]
+    .venv/bin/python -m bench.ingest [--seconds 5] [--rcvbuf BYTES] [--compare REF]
 
 Two namespaces joined by a veth pair.  The receiver (bench._ingest_rx, one
 process pinned to CPU 0) runs the real asyncio Endpoint with a
@@ -33,9 +33,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from bench._common import OUT_DIR, ROOT, write
+from bench._common import OUT_DIR, ROOT, export_core, write
 from linkname.codec import Message, encode
 from linkname.const import ANNOUNCE, GROUP, PORT
 from tests.netns import Lab, Netns
@@ -82,7 +83,9 @@ def flood_message(k: int, src: int) -> bytes:
 class Receiver:
     """The receiver process and its one-line JSON protocol."""
 
-    def __init__(self, ns: Netns, lab: Lab, rcvbuf: int, profile: str) -> None:
+    def __init__(
+        self, ns: Netns, lab: Lab, rcvbuf: int, profile: str, core: Path | None
+    ) -> None:
         cmd = [
             sys.executable,
             "-m",
@@ -96,7 +99,9 @@ class Receiver:
         ]
         if profile:
             cmd += ["--profile", profile]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # With ``core``, that copy of `linkname` wins over the editable install.
+        path = [str(ROOT)] if core is None else [str(core), str(ROOT)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         self.proc = ns.popen(*cmd, stdin=subprocess.PIPE, cwd=ROOT, env=env)
         self.lab = lab
         ready = self._read()
@@ -369,13 +374,13 @@ def print_phase(r: dict[str, Any]) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, core: Path | None = None) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     profile = str(OUT_DIR / "ingest-rx.prof") if args.profile else ""
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     with lab_with_link() as (lab, rx_ns, tx_ns):
-        rx = Receiver(rx_ns, lab, args.rcvbuf, profile)
+        rx = Receiver(rx_ns, lab, args.rcvbuf, profile, core)
         try:
             ifindex = tx_ns.ifindex("eth0")
             with tx_ns.entered():
@@ -435,7 +440,17 @@ def main() -> None:
         help="run only these phases",
     )
     parser.add_argument("--label", default="")
+    parser.add_argument(
+        "--compare",
+        metavar="GITREF",
+        help="first run the same phases with the core at GITREF (e.g. 845901b)",
+    )
     args = parser.parse_args()
+    baseline = None
+    if args.compare:
+        print(f"== baseline: the core at {args.compare}")
+        baseline = run(args, export_core(args.compare))
+        print("\n== current")
     result = run(args)
     by_name = {p["phase"]: p for p in result["phases"]}
     print(f"\nSO_RCVBUF (as getsockopt reports it): {result['rcvbuf']:,} bytes")
@@ -454,6 +469,7 @@ def main() -> None:
             f"{paced['lost']}, rejected {paced['rejected'] or 0} -> "
             f"{'met' if met else 'MISSED'}"
         )
+    comparison = compare(baseline, result) if baseline else None
     if args.profile:
         print(f"receiver profile: {OUT_DIR / 'ingest-rx.prof'}")
     write(
@@ -464,9 +480,38 @@ def main() -> None:
             "hosts": HOSTS,
             "capacity": CAPACITY,
             **result,
+            "baseline": {"ref": args.compare, **baseline} if baseline else None,
+            "current_over_baseline": comparison,
             "goal": {"rate_per_s": 50_000, "met": met},
         },
     )
+
+
+def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Ratios current / baseline per phase (receiver rate, per CPU-second)."""
+    old = {p["phase"]: p for p in baseline["phases"]}
+    out: dict[str, Any] = {}
+    print(f"\ncurrent / baseline (SO_RCVBUF {baseline['rcvbuf']:,} before):")
+    for phase_result in current["phases"]:
+        name = phase_result["phase"]
+        if name not in old:
+            continue
+        new_rx, old_rx = phase_result["receiver"], old[name]["receiver"]
+        ratios = {
+            key: new_rx[key] / old_rx[key]
+            for key in ("rate_per_s", "per_cpu_second")
+            if new_rx.get(key) and old_rx.get(key)
+        }
+        out[name] = {
+            **ratios,
+            "lost": {"baseline": old[name]["lost"], "current": phase_result["lost"]},
+        }
+        print(
+            f"  {name:11s} rate x{ratios.get('rate_per_s', 0):.2f}, per CPU-second "
+            f"x{ratios.get('per_cpu_second', 0):.2f}; lost "
+            f"{old[name]['lost']:,} -> {phase_result['lost']:,}"
+        )
+    return out
 
 
 if __name__ == "__main__":
