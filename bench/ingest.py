@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -443,15 +444,25 @@ def main() -> None:
     parser.add_argument(
         "--compare",
         metavar="GITREF",
-        help="first run the same phases with the core at GITREF (e.g. 845901b)",
+        help="also run the same phases with the core at GITREF (e.g. 845901b)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="with --compare: alternate baseline and current this many times",
     )
     args = parser.parse_args()
-    baseline = None
-    if args.compare:
-        print(f"== baseline: the core at {args.compare}")
-        baseline = run(args, export_core(args.compare))
-        print("\n== current")
-    result = run(args)
+    baselines: list[dict[str, Any]] = []
+    currents: list[dict[str, Any]] = []
+    for attempt in range(args.repeat if args.compare else 1):
+        if args.compare:
+            print(f"\n== baseline ({attempt + 1}): the core at {args.compare}")
+            baselines.append(run(args, export_core(args.compare)))
+            print(f"\n== current ({attempt + 1})")
+        currents.append(run(args))
+    result = currents[-1]
+    baseline = baselines[-1] if baselines else None
     by_name = {p["phase"]: p for p in result["phases"]}
     print(f"\nSO_RCVBUF (as getsockopt reports it): {result['rcvbuf']:,} bytes")
     met = None
@@ -469,7 +480,7 @@ def main() -> None:
             f"{paced['lost']}, rejected {paced['rejected'] or 0} -> "
             f"{'met' if met else 'MISSED'}"
         )
-    comparison = compare(baseline, result) if baseline else None
+    comparison = compare_all(baselines, currents) if baselines else None
     if args.profile:
         print(f"receiver profile: {OUT_DIR / 'ingest-rx.prof'}")
     write(
@@ -481,35 +492,48 @@ def main() -> None:
             "capacity": CAPACITY,
             **result,
             "baseline": {"ref": args.compare, **baseline} if baseline else None,
+            "repeats": {"baseline": baselines, "current": currents}
+            if len(currents) > 1
+            else None,
             "current_over_baseline": comparison,
             "goal": {"rate_per_s": 50_000, "met": met},
         },
     )
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """Ratios current / baseline per phase (receiver rate, per CPU-second)."""
-    old = {p["phase"]: p for p in baseline["phases"]}
+def compare_all(
+    baselines: list[dict[str, Any]], currents: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Ratios current / baseline per phase and pair of runs (their median)."""
     out: dict[str, Any] = {}
-    print(f"\ncurrent / baseline (SO_RCVBUF {baseline['rcvbuf']:,} before):")
-    for phase_result in current["phases"]:
-        name = phase_result["phase"]
-        if name not in old:
+    print(
+        f"\ncurrent / baseline, median of {len(currents)} alternating pairs "
+        f"(SO_RCVBUF {baselines[0]['rcvbuf']:,} -> {currents[0]['rcvbuf']:,}):"
+    )
+    for name in PHASES:
+        pairs = []
+        for old_run, new_run in zip(baselines, currents, strict=True):
+            old = {p["phase"]: p for p in old_run["phases"]}.get(name)
+            new = {p["phase"]: p for p in new_run["phases"]}.get(name)
+            if old and new:
+                pairs.append((old, new))
+        if not pairs:
             continue
-        new_rx, old_rx = phase_result["receiver"], old[name]["receiver"]
-        ratios = {
-            key: new_rx[key] / old_rx[key]
-            for key in ("rate_per_s", "per_cpu_second")
-            if new_rx.get(key) and old_rx.get(key)
+        ratios: dict[str, list[float]] = {"rate_per_s": [], "per_cpu_second": []}
+        for old, new in pairs:
+            for key, values in ratios.items():
+                if new["receiver"].get(key) and old["receiver"].get(key):
+                    values.append(new["receiver"][key] / old["receiver"][key])
+        lost = {
+            "baseline": [old["lost"] for old, _ in pairs],
+            "current": [new["lost"] for _, new in pairs],
         }
-        out[name] = {
-            **ratios,
-            "lost": {"baseline": old[name]["lost"], "current": phase_result["lost"]},
-        }
+        out[name] = {k: statistics.median(v) for k, v in ratios.items() if v}
+        out[name]["lost"] = lost
         print(
-            f"  {name:11s} rate x{ratios.get('rate_per_s', 0):.2f}, per CPU-second "
-            f"x{ratios.get('per_cpu_second', 0):.2f}; lost "
-            f"{old[name]['lost']:,} -> {phase_result['lost']:,}"
+            f"  {name:11s} rate x{out[name].get('rate_per_s', 0):.2f}, "
+            f"per CPU-second x{out[name].get('per_cpu_second', 0):.2f}; "
+            f"lost {lost['baseline']} -> {lost['current']}"
         )
     return out
 
