@@ -95,9 +95,11 @@ async def test_latency(ha_link: HaLink, hass: HomeAssistant) -> None:
     met = worst_p99 <= 50.0
     verdict = "met" if met else "MISSED"
     print(f"goal p99 <= 50 ms: worst p99 {worst_p99:.2f} ms -> {verdict}")
+    debug = os.environ.get("BENCH_LOOP_DEBUG") == "1"
     write(
-        "ha-latency",
+        "ha-latency" + ("-loopdebug" if debug else ""),
         {
+            "loop_debug": debug,
             "trials": TRIALS,
             "unit": "ms",
             "results": results,

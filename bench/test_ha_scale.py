@@ -56,8 +56,10 @@ def _write_results() -> Iterator[None]:
     with applied() as whatif:
         yield
     if RESULTS:
+        debug = os.environ.get("BENCH_LOOP_DEBUG") == "1"
         name = "ha-scale" + "".join(f"-{w}" for w in whatif)
-        write(name, {"hosts": HOSTS, "whatif": whatif, **RESULTS})
+        name += "-loopdebug" if debug else ""
+        write(name, {"hosts": HOSTS, "whatif": whatif, "loop_debug": debug, **RESULTS})
 
 
 # -- helpers --------------------------------------------------------------------
