@@ -30,8 +30,10 @@ MIRROR = os.environ.get("LINKNAME_DEBIAN_MIRROR", "http://deb.debian.org/debian"
 SUITE = os.environ.get("LINKNAME_DEBIAN_SUITE", "forky")
 # libpython3.14-dev: headers, so that sdists with C extensions (pulled in at
 # run time by some of Home Assistant's own integrations) can build.
-ROOTS = ("python3.14", "python3.14-venv", "libpython3.14-dev")
-MARKER = ".complete-v2"  # bump when ROOTS or the layout below change
+# libturbojpeg0: what Home Assistant's camera integration (always loaded)
+# looks for; scripts/develop points it there.
+ROOTS = ("python3.14", "python3.14-venv", "libpython3.14-dev", "libturbojpeg0")
+MARKER = ".complete-v3"  # bump when ROOTS or the layout below change
 # Packages whose files the interpreter does not need (maintainer-script and
 # system plumbing); pulling them in would drag perl and dpkg into the closure.
 SKIP = {
