@@ -336,3 +336,19 @@ def test_remove_and_restore() -> None:
     assert other
     feed(table, announce(2))
     assert len(table) == 1  # full: the restored entry stays, the new one is refused
+
+
+def test_expiry_moved_earlier_still_expires() -> None:
+    """A restored entry with a late expiry, then re-announced: the new TTL counts."""
+    table = NeighbourTable()
+    feed(table, announce(1, ttl=180), now=0.0)
+    neighbour = table.get(hid(1))
+    assert neighbour is not None
+    table.remove(hid(1))
+    neighbour.expires = 10_000.0  # e.g. restored from storage, clock moved
+    assert table.restore(neighbour)
+    feed(table, announce(1, seq=2, ttl=180), now=100.0)
+    assert table.next_deadline() == 280.0
+    left = table.expire(280.0)
+    assert [type(e) for e in left] == [Left]
+    assert len(table) == 0
