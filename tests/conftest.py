@@ -16,6 +16,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.core import HomeAssistant
 from ifaddr._posix import get_adapters as real_get_adapters
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -114,6 +115,15 @@ def make_entry(
         },
         options=options or {},
     )
+
+
+async def setup_entry(hass: HomeAssistant, **kw: Any) -> str:
+    """Add a linkname entry (see :func:`make_entry`), set it up; its ID."""
+    entry = make_entry(**kw)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry.entry_id
 
 
 async def wait_for(

@@ -11,7 +11,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.linkname.const import CONF_AWAY_AFTER, CONF_TRACK_NEW, DOMAIN
-from tests.conftest import HaLink, make_entry, wait_for
+from tests.conftest import HaLink, wait_for
+from tests.conftest import setup_entry as setup
 
 pytestmark = pytest.mark.netns
 
@@ -21,14 +22,6 @@ def tracker_id(hass: HomeAssistant, entry_id: str, host: bytes) -> str | None:
     return er.async_get(hass).async_get_entity_id(
         "device_tracker", DOMAIN, f"eth0_{host.hex()}_tracker"
     )
-
-
-async def setup(hass: HomeAssistant, **kw: object) -> str:
-    entry = make_entry(**kw)  # type: ignore[arg-type]
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry.entry_id
 
 
 def state_of(hass: HomeAssistant, entity_id: str | None) -> str | None:

@@ -13,18 +13,11 @@ from custom_components.linkname.const import DOMAIN
 from linkname.announcer import Announcer
 from linkname.codec import encode
 from linkname.const import ANNOUNCE, FLAG_RESPONSE, QUERY
-from tests.conftest import HaLink, make_entry
+from tests.conftest import HaLink
+from tests.conftest import setup_entry as setup
 from tests.peer import Peer
 
 pytestmark = pytest.mark.netns
-
-
-async def setup(hass: HomeAssistant, **kw: object) -> str:
-    entry = make_entry(**kw)  # type: ignore[arg-type]
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry.entry_id
 
 
 async def answer_queries(peer: Peer, name: str) -> None:

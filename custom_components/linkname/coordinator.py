@@ -253,35 +253,9 @@ class LinknameCoordinator:
                 return
             known = Known(host, neighbour.name, list(neighbour.addresses), since=now)
             self.known[host] = known
-        fields = (
-            neighbour.name,
-            list(neighbour.addresses),
-            neighbour.model,
-            neighbour.os,
-            neighbour.software,
-            neighbour.ttl,
-            neighbour.signed,
-        )
-        changed = is_new or fields != (
-            known.name,
-            known.addresses,
-            known.model,
-            known.os,
-            known.software,
-            known.ttl,
-            known.signed,
-        )
+        changed = known.update_from(neighbour) or is_new
         if changed and not is_new:
-            self._update_device(known, neighbour)
-        (
-            known.name,
-            known.addresses,
-            known.model,
-            known.os,
-            known.software,
-            known.ttl,
-            known.signed,
-        ) = fields
+            self._update_device(known)
         arrived = not known.present
         if arrived:
             known.present = True
@@ -316,7 +290,7 @@ class LinknameCoordinator:
                 neighbour.link_local,
             )
 
-    def _update_device(self, known: Known, neighbour: Neighbour) -> None:
+    def _update_device(self, known: Known) -> None:
         """Renames and new addresses update the same device, never a new one."""
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
@@ -324,15 +298,7 @@ class LinknameCoordinator:
         )
         if device is None:
             return
-        probe = Known(
-            known.host,
-            neighbour.name,
-            list(neighbour.addresses),
-            neighbour.model,
-            neighbour.os,
-            neighbour.software,
-        )
-        info = neighbour_device_info(probe)
+        info = neighbour_device_info(known)
         # The full set (merge_connections is deprecated, gone in HA 2027.9).
         connections = device.connections | info.get("connections", set())
         registry.async_update_device(

@@ -9,6 +9,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from .const import DOMAIN
+from .protocol.table import Neighbour
 
 
 @dataclass(slots=True)
@@ -32,6 +33,29 @@ class Known:
     since: float = 0.0
     present: bool = False
     signed: bool = False
+
+    def update_from(self, neighbour: Neighbour) -> bool:
+        """Take what the neighbour announces; True when anything changed."""
+        before = self._announced()
+        self.name = neighbour.name
+        self.addresses = list(neighbour.addresses)
+        self.model = neighbour.model
+        self.os = neighbour.os
+        self.software = neighbour.software
+        self.ttl = neighbour.ttl
+        self.signed = neighbour.signed
+        return self._announced() != before
+
+    def _announced(self) -> tuple[object, ...]:
+        return (
+            self.name,
+            self.addresses,
+            self.model,
+            self.os,
+            self.software,
+            self.ttl,
+            self.signed,
+        )
 
     @property
     def link_local(self) -> str:
