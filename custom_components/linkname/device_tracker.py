@@ -12,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import LinknameConfigEntry, LinknameCoordinator, signal_new
 from .device import eui64_mac
-from .entity import LinknameNeighbourEntity
+from .entity import LinknameNeighbourEntity, async_add_in_chunks
 
 PARALLEL_UPDATES = 0  # push only: nothing is polled
 
@@ -29,7 +29,10 @@ async def async_setup_entry(
     def add(host: str) -> None:
         async_add_entities([LinknameTracker(coordinator, host)])
 
-    async_add_entities(LinknameTracker(coordinator, host) for host in coordinator.known)
+    await async_add_in_chunks(
+        async_add_entities,
+        [LinknameTracker(coordinator, host) for host in coordinator.known],
+    )
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new(entry.entry_id), add)
     )

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import LinknameCoordinator, signal_state, signal_update
 from .device import Known, neighbour_device_info
+
+ADD_CHUNK = 20  # entities added per step of the event loop
+
+
+async def async_add_in_chunks(
+    async_add_entities: AddConfigEntryEntitiesCallback, entities: Sequence[Entity]
+) -> None:
+    """Add many entities, yielding to the event loop between chunks.
+
+    Home Assistant adds the entities of one call without yielding (its add
+    tasks start eagerly); 2,000 restored entities in one call held the loop
+    for about half a second.
+    """
+    for start in range(0, len(entities), ADD_CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        async_add_entities(entities[start : start + ADD_CHUNK])
 
 
 class LinknameNeighbourEntity(Entity):

@@ -23,7 +23,7 @@ from .coordinator import (
     signal_new,
     signal_state,
 )
-from .entity import LinknameNeighbourEntity
+from .entity import LinknameNeighbourEntity, async_add_in_chunks
 
 PARALLEL_UPDATES = 0  # push only: nothing is polled
 
@@ -41,8 +41,10 @@ async def async_setup_entry(
     def add(host: str) -> None:
         async_add_entities([LastSeenSensor(coordinator, host)])
 
-    async_add_entities(
-        [online, *(LastSeenSensor(coordinator, host) for host in coordinator.known)]
+    async_add_entities([online])
+    await async_add_in_chunks(
+        async_add_entities,
+        [LastSeenSensor(coordinator, host) for host in coordinator.known],
     )
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new(entry.entry_id), add)
