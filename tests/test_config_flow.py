@@ -17,6 +17,7 @@ from homeassistant.helpers.translation import async_get_translations
 
 import custom_components.linkname
 from custom_components.linkname.const import (
+    CONF_ANNOUNCE_DETAILS,
     CONF_AWAY_AFTER,
     CONF_CAPACITY,
     CONF_HOST_ID,
@@ -285,6 +286,7 @@ async def test_options_flow_reloads_with_new_options(
             CONF_TRACK_NEW: False,
             CONF_REMOVE_AFTER_DAYS: 7,
             CONF_CAPACITY: 64,
+            CONF_ANNOUNCE_DETAILS: False,
         },
     )
     await hass.async_block_till_done()
@@ -298,4 +300,7 @@ async def test_options_flow_reloads_with_new_options(
     assert coordinator.table.capacity == 64
     assert coordinator.announcer is not None
     assert coordinator.announcer.ttl == 90
+    # Model and version kept private: only the name and addresses go out.
+    assert coordinator.announcer.model is None
+    assert coordinator.announcer.software is None
     await hass.config_entries.async_unload(entry.entry_id)

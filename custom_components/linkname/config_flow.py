@@ -28,6 +28,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import slugify
 
 from .const import (
+    CONF_ANNOUNCE_DETAILS,
     CONF_AWAY_AFTER,
     CONF_CAPACITY,
     CONF_HOST_ID,
@@ -243,6 +244,7 @@ class LinknameOptionsFlow(OptionsFlowWithReload):
                     CONF_TRACK_NEW: user_input[CONF_TRACK_NEW],
                     CONF_REMOVE_AFTER_DAYS: int(user_input[CONF_REMOVE_AFTER_DAYS]),
                     CONF_CAPACITY: int(user_input[CONF_CAPACITY]),
+                    CONF_ANNOUNCE_DETAILS: user_input[CONF_ANNOUNCE_DETAILS],
                 }
             )
         options = self.config_entry.options
@@ -264,6 +266,10 @@ class LinknameOptionsFlow(OptionsFlowWithReload):
                 probatio.Required(
                     CONF_CAPACITY, default=options.get(CONF_CAPACITY, DEFAULT_CAPACITY)
                 ): _number(16, 65536),
+                probatio.Required(
+                    CONF_ANNOUNCE_DETAILS,
+                    default=options.get(CONF_ANNOUNCE_DETAILS, True),
+                ): BooleanSelector(),
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema)

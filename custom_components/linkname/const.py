@@ -23,6 +23,7 @@ CONF_AWAY_AFTER: Final = "away_after"
 CONF_TRACK_NEW: Final = "track_new"
 CONF_REMOVE_AFTER_DAYS: Final = "remove_after_days"
 CONF_CAPACITY: Final = "capacity"
+CONF_ANNOUNCE_DETAILS: Final = "announce_details"
 
 DEFAULT_INTERVAL: Final = PROTOCOL_DEFAULT_INTERVAL
 DEFAULT_CAPACITY: Final = PROTOCOL_DEFAULT_CAPACITY

@@ -29,6 +29,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import UNDEFINED
 
 from .const import (
+    CONF_ANNOUNCE_DETAILS,
     CONF_AWAY_AFTER,
     CONF_CAPACITY,
     CONF_HOST_ID,
@@ -112,12 +113,15 @@ class LinknameCoordinator:
         )
         self.announcer: Announcer | None = None
         if entry.data.get(CONF_PUBLISH, True):
+            # What it runs is an inventory for anyone on the link: the user
+            # may keep it to themselves (spec section 11).
+            details = bool(options.get(CONF_ANNOUNCE_DETAILS, True))
             self.announcer = Announcer(
                 host_id=self.host_id,
                 name=entry.data[CONF_NAME],
                 interval=self.interval,
-                model="Home Assistant",
-                software=f"Home Assistant {HA_VERSION}",
+                model="Home Assistant" if details else None,
+                software=f"Home Assistant {HA_VERSION}" if details else None,
             )
         self.endpoint = Endpoint(
             self.interface,
