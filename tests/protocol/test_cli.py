@@ -9,8 +9,6 @@ Timings are measured and printed (``pytest -s`` shows them).
 from __future__ import annotations
 
 import json
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from linkname.codec import Reason
 from linkname.state import format_state
 from linkname.table import Joined, Left, Neighbour, Rejected
 from tests.netns import Lab, Netns
+from tests.proc import Proc
 
 KEY_TEXT = "cli-test-shared-key-0123456789"
 LINKNAME = [sys.executable, "-m", "linkname"]
@@ -162,86 +161,6 @@ def test_damaged_state_file_is_one_line_exit_2(tmp_path: Path) -> None:
 # -- processes ------------------------------------------------------------------
 
 
-class Proc:
-    """A ``linkname`` process; its output lines are read without threads."""
-
-    def __init__(self, popen: subprocess.Popen[str], lab: Lab) -> None:
-        self.popen = popen
-        self.lab = lab
-        self.started = time.monotonic()
-        self.out: list[tuple[float, str]] = []
-        self.err: list[tuple[float, str]] = []
-        self._bufs: dict[int, str] = {}
-        self._streams = {}
-        for stream, sink in ((popen.stdout, self.out), (popen.stderr, self.err)):
-            assert stream is not None
-            os.set_blocking(stream.fileno(), False)
-            self._streams[stream.fileno()] = (stream, sink)
-            self._bufs[stream.fileno()] = ""
-
-    def pump(self, timeout: float) -> None:
-        fds = [fd for fd, (s, _) in self._streams.items() if not s.closed]
-        if not fds:
-            time.sleep(timeout)
-            return
-        ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
-        now = time.monotonic()
-        for fd in ready:
-            stream, sink = self._streams[fd]
-            try:
-                chunk = os.read(fd, 65536).decode()
-            except BlockingIOError:
-                continue
-            if not chunk:
-                stream.close()
-                chunk = "\n" if self._bufs[fd] else ""
-            text = self._bufs[fd] + chunk
-            *lines, self._bufs[fd] = text.split("\n")
-            sink.extend((now, line) for line in lines if line)
-
-    def events(self) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, json.loads(line)) for t, line in self.out if line.startswith("{")]
-
-    def wait_event(
-        self, pred: Callable[[dict[str, Any]], bool], limit: float = 5.0, after: int = 0
-    ) -> tuple[float, dict[str, Any]]:
-        """The first JSON event (index >= ``after``) matching ``pred``."""
-        deadline = time.monotonic() + limit
-        while True:
-            for t, event in self.events()[after:]:
-                if pred(event):
-                    return t, event
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no matching event in {self.events()}")
-            self.pump(0.05)
-
-    def wait_err(self, text: str, limit: float = 5.0) -> float:
-        deadline = time.monotonic() + limit
-        while True:
-            for t, line in self.err:
-                if text in line:
-                    return t
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{text!r} not in stderr {self.err}")
-            self.pump(0.05)
-
-    def stop(self, sig: int = signal.SIGTERM, limit: float = 5.0) -> int:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, sig)
-        deadline = time.monotonic() + limit
-        while self.popen.poll() is None and time.monotonic() < deadline:
-            self.pump(0.05)
-        rc = self.popen.wait(max(0.1, deadline - time.monotonic()))
-        for _ in range(20):
-            if all(s.closed for s, _ in self._streams.values()):
-                break
-            self.pump(0.05)
-        return rc
-
-    def err_lines(self, text: str) -> list[str]:
-        return [line for _, line in self.err if text in line]
-
-
 class Net:
     """Three hosts on one bridge, plus a way to start linkname in them."""
 
@@ -258,7 +177,7 @@ class Net:
         self._n = 0
 
     def start(self, ns: Netns, *args: str) -> Proc:
-        proc = Proc(ns.popen(*LINKNAME, *args), self.lab)
+        proc = Proc(ns.popen(*LINKNAME, *args))
         self.procs.append(proc)
         return proc
 
