@@ -225,6 +225,9 @@ def _addresses(raw: bytes) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Where MODEL, OS and SOFTWARE go in decode's attribute slots.
+_ATTRIBUTE_SLOTS: dict[int, int] = {TLV_MODEL: 0, TLV_OS: 1, TLV_SOFTWARE: 2}
+
 # Message.__new__ takes keywords and defaults; decode passes every field.
 _new_message = tuple.__new__
 _AUTH_TLV_LEN = 3 + AUTH_BODY_LEN
@@ -309,7 +312,8 @@ def decode(data: bytes) -> Message:
     # Which TLVs a type allows (_ALLOWED), inlined: NAME in ANNOUNCE and
     # GOODBYE, ADDRESSES and attributes in ANNOUNCE, QUERY_NAME in QUERY,
     # AUTH in all.  A TLV was seen before exactly when its field is set.
-    name = model = os_ = software = query_name = None
+    name = query_name = None
+    attributes: list[str | None] = [None, None, None]  # model, os, software
     addresses: tuple[str, ...] = ()
     auth = None
     pos = HEADER_LEN
@@ -345,26 +349,18 @@ def decode(data: bytes) -> Message:
             if query_name is not None:
                 raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
             query_name = _name(data[start:pos])
-        elif tlv_type == TLV_MODEL:
+        elif tlv_type in _ATTRIBUTE_SLOTS:  # MODEL, OS, SOFTWARE
             if not announce:
                 raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
-            if model is not None:
+            slot = _ATTRIBUTE_SLOTS[tlv_type]
+            if attributes[slot] is not None:
                 raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
-            model = _text(data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
-        elif tlv_type == TLV_OS:
-            if not announce:
-                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
-            if os_ is not None:
-                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
-            os_ = _text(data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
-        elif tlv_type == TLV_SOFTWARE:
-            if not announce:
-                raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
-            if software is not None:
-                raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
-            software = _text(data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE)
+            attributes[slot] = _text(
+                data[start:pos], MAX_ATTRIBUTE_BYTES, Reason.BAD_ATTRIBUTE
+            )
         elif tlv_type & CRITICAL:
             raise DecodeError(Reason.UNKNOWN_CRITICAL_TLV, f"type {tlv_type}")
+    model, os_, software = attributes
     if announce:
         if name is None:
             raise DecodeError(Reason.MISSING_NAME)
