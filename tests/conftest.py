@@ -117,13 +117,17 @@ def make_entry(
     )
 
 
-async def setup_entry(hass: HomeAssistant, **kw: Any) -> str:
-    """Add a linkname entry (see :func:`make_entry`), set it up; its ID."""
+async def add_entry(hass: HomeAssistant, **kw: Any) -> MockConfigEntry:
+    """Add a linkname entry (see :func:`make_entry`) and set it up.
+
+    Setup may fail (a test then checks the entry's state); tasks it started
+    are done when this returns.
+    """
     entry = make_entry(**kw)
     entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    return entry.entry_id
+    return entry
 
 
 async def wait_for(

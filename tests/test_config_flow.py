@@ -32,7 +32,7 @@ from custom_components.linkname.const import (
 )
 from linkname.auth import Key
 from linkname.const import ANNOUNCE
-from tests.conftest import HaLink, make_entry, wait_for
+from tests.conftest import HaLink, add_entry, wait_for
 
 USER_INPUT = {CONF_NAME: "ha-test", CONF_KEY: "", CONF_PUBLISH: True}
 
@@ -236,9 +236,7 @@ async def test_reconfigure_changes_name_and_key(
 ) -> None:
     """The new name is announced after the reload; the key is stored."""
     peer = ha_link.peer(1, "pi")
-    entry = make_entry(name="old-name")
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass, name="old-name")
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.flow.async_configure(
@@ -272,9 +270,7 @@ async def test_options_flow_reloads_with_new_options(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Options are stored and the entry reloads to apply them."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     first = entry.runtime_data
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["step_id"] == "init"

@@ -11,8 +11,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.linkname.const import CONF_AWAY_AFTER, CONF_TRACK_NEW, DOMAIN
-from tests.conftest import HaLink, wait_for
-from tests.conftest import setup_entry as setup
+from tests.conftest import HaLink, add_entry, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -35,7 +34,7 @@ async def test_arrival_goodbye_and_attributes(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Home within milliseconds of the announcement, not_home on goodbye."""
-    entry_id = await setup(hass)
+    entry_id = (await add_entry(hass)).entry_id
     peer = ha_link.peer(1, "kitchen-pi")
     sent = time.monotonic()
     peer.announce(model="Raspberry Pi 5", os="Debian 13", software="linkname 0.1.0")
@@ -74,7 +73,7 @@ async def test_silence_means_away_after_ttl_not_before(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """A neighbour that stops announcing is away once its TTL has passed."""
-    entry_id = await setup(hass)
+    entry_id = (await add_entry(hass)).entry_id
     peer = ha_link.peer(2, "sleepy")
     peer.announce(ttl=2)
     await wait_for(
@@ -91,7 +90,7 @@ async def test_away_after_option_overrides_ttl(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """With "away after" set, that time counts, not the announced TTL."""
-    entry_id = await setup(hass, options={CONF_AWAY_AFTER: 1})
+    entry_id = (await add_entry(hass, options={CONF_AWAY_AFTER: 1})).entry_id
     peer = ha_link.peer(3, "short")
     peer.announce(ttl=600)
     await wait_for(
@@ -105,7 +104,7 @@ async def test_rename_and_new_address_keep_entity_and_device(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Same host ID: the same device and entity, renamed, never a _2."""
-    entry_id = await setup(hass)
+    entry_id = (await add_entry(hass)).entry_id
     peer = ha_link.peer(4, "old-name")
     peer.announce()
     await wait_for(lambda: tracker_id(hass, entry_id, peer.host_id) is not None)
@@ -139,7 +138,7 @@ async def test_track_new_off_creates_disabled_entities(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """With tracking of new neighbours off, their entities start disabled."""
-    entry_id = await setup(hass, options={CONF_TRACK_NEW: False})
+    entry_id = (await add_entry(hass, options={CONF_TRACK_NEW: False})).entry_id
     peer = ha_link.peer(5, "guest")
     peer.announce()
     await wait_for(lambda: tracker_id(hass, entry_id, peer.host_id) is not None)
@@ -154,7 +153,7 @@ async def test_interface_down_makes_entities_unavailable_then_recovers(
     """Link down: unavailable and a repair issue; back: recovered, issue gone."""
     from homeassistant.helpers import issue_registry as ir
 
-    entry_id = await setup(hass)
+    entry_id = (await add_entry(hass)).entry_id
     peer = ha_link.peer(6, "steady")
     peer.announce()
     await wait_for(lambda: tracker_id(hass, entry_id, peer.host_id) is not None)
@@ -177,7 +176,7 @@ async def test_neighbours_kept_are_bounded_by_the_table_size(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Short-TTL floods leave the table; HA's neighbours still stop at its size."""
-    entry_id = await setup(hass, options={"capacity": 16})
+    entry_id = (await add_entry(hass, options={"capacity": 16})).entry_id
     coordinator = hass.config_entries.async_get_entry(entry_id).runtime_data  # type: ignore[union-attr]
     sources = [ha_link.other.link_local("eth0")]
     for extra in ("fe80::f0", "fe80::f1"):

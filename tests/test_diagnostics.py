@@ -10,7 +10,7 @@ from custom_components.linkname.const import DOMAIN
 from custom_components.linkname.diagnostics import async_get_config_entry_diagnostics
 from linkname.auth import Key
 from linkname.codec import encode
-from tests.conftest import HaLink, make_entry, wait_for
+from tests.conftest import HaLink, add_entry, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -21,9 +21,7 @@ async def test_diagnostics_redact_key_and_count_rejections(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Signed mode: unsigned, hop-limit-64 and bad packets are counted by reason."""
-    entry = make_entry(key=KEY)
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass, key=KEY)
     coordinator = entry.runtime_data
     good = ha_link.peer(1, "signed", key=Key.from_text(KEY))
     bad = ha_link.peer(2, "unsigned")
@@ -50,9 +48,7 @@ async def test_name_conflict_creates_and_clears_repair_issue(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Another host announcing HA's name raises a repair; renaming clears it."""
-    entry = make_entry(name="ha-test")
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass, name="ha-test")
     impostor = ha_link.peer(1, "HA-Test")  # names compare by casefold
     impostor.announce()
     issues = ir.async_get(hass)

@@ -15,7 +15,7 @@ from custom_components.linkname import async_remove_config_entry_device
 from custom_components.linkname.const import DOMAIN
 from linkname import netif
 from linkname.const import ANNOUNCE, GOODBYE, QUERY
-from tests.conftest import HA_HOST_ID, HaLink, make_entry, wait_for
+from tests.conftest import HA_HOST_ID, HaLink, add_entry, wait_for
 from tests.peer import Peer
 
 pytestmark = pytest.mark.netns
@@ -36,10 +36,7 @@ async def test_setup_announces_and_unload_says_goodbye(
 ) -> None:
     """Setup: a QUERY for everyone, then HA's name; unload: the goodbye."""
     peer = ha_link.peer(1, "pi")
-    entry = make_entry(name="ha-test")
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await add_entry(hass, name="ha-test")
     assert entry.state is ConfigEntryState.LOADED
 
     query, _, _ = await peer.recv_type(QUERY)
@@ -66,9 +63,7 @@ async def test_own_announcements_are_not_neighbours(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """HA hears its own looped-back announcements and ignores them."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     coordinator = entry.runtime_data
     await wait_for(lambda: coordinator.table.looped >= 1)
     assert coordinator.known == {}
@@ -80,9 +75,7 @@ async def test_missing_interface_is_not_ready(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """An interface that does not exist: setup retries, with a translated reason."""
-    entry = make_entry(interface="nosuch0")
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass, interface="nosuch0")
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None
     assert "nosuch0" in entry.reason
@@ -95,9 +88,7 @@ async def test_port_held_exclusively_gives_repair_issue(
     blocker = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     blocker.bind(("::", 1903))
     try:
-        entry = make_entry()
-        entry.add_to_hass(hass)
-        await hass.config_entries.async_setup(entry.entry_id)
+        entry = await add_entry(hass)
         assert entry.state is ConfigEntryState.SETUP_RETRY
         issue = ir.async_get(hass).async_get_issue(
             DOMAIN, f"port_in_use_{entry.entry_id}"
@@ -120,9 +111,7 @@ async def test_user_can_delete_a_neighbour_device_not_the_interface(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Stale devices: deleting a neighbour's device forgets it."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     peer = ha_link.peer(1, "pi")
     peer.announce()
     coordinator = entry.runtime_data
@@ -152,10 +141,7 @@ async def test_interface_down_at_start_gives_repair_issue(
     """Up but without carrier at setup: loaded, unavailable, a repair issue."""
     ha_link.other.set_link("eth0", up=False)  # the peer end: no carrier here
     await wait_for(lambda: not netif.interface_is_up("eth0"))
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await add_entry(hass)
     assert entry.state is ConfigEntryState.LOADED
     issues = ir.async_get(hass)
     issue_id = f"interface_down_{entry.entry_id}"
@@ -172,9 +158,7 @@ async def test_removing_the_entry_deletes_its_storage(
     ha_link: HaLink, hass: HomeAssistant, hass_storage: dict[str, object]
 ) -> None:
     """Deleting the entry leaves no stored neighbour table behind."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     peer = ha_link.peer(1, "pi")
     peer.announce()
     await wait_for(lambda: entry.runtime_data.known)
@@ -190,9 +174,7 @@ async def test_unseen_neighbours_removed_only_when_the_option_is_set(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Automatic removal after N days is opt-in; recent neighbours stay."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     old, recent = ha_link.peer(1, "old"), ha_link.peer(2, "recent")
     old.announce()
     recent.announce()

@@ -17,7 +17,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.linkname.const import DOMAIN
-from tests.conftest import HaLink, make_entry, wait_for
+from tests.conftest import HaLink, add_entry, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -30,10 +30,7 @@ def entity(hass: HomeAssistant, platform: str, unique_id: str) -> str | None:
 
 async def test_last_seen_and_online_count(ha_link: HaLink, hass: HomeAssistant) -> None:
     """Arrival time while home; the count follows arrivals and goodbyes."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await add_entry(hass)
     assert hass.states.get(ONLINE).state == "0"  # type: ignore[union-attr]
     before = dt_util.utcnow().replace(microsecond=0)
     a, b = ha_link.peer(1, "alpha"), ha_link.peer(2, "beta")
@@ -57,9 +54,7 @@ async def test_steady_announcements_write_no_state(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Re-announcing with nothing changed writes no state of any entity."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     peer = ha_link.peer(1, "steady")
     peer.announce()
     coordinator = entry.runtime_data
@@ -90,9 +85,7 @@ async def test_restart_restores_neighbours_home_at_once(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """After a restart the trackers exist before anyone announces, still home."""
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass)
     peer = ha_link.peer(1, "loyal")
     peer.announce()
     await wait_for(lambda: entry.runtime_data.online_count() == 1)
@@ -122,9 +115,7 @@ async def test_restored_neighbour_goes_away_if_silent(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """A restored neighbour that never answers is away after its away time."""
-    entry = make_entry(options={"away_after": 1})
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    entry = await add_entry(hass, options={"away_after": 1})
     peer = ha_link.peer(1, "gone")
     peer.announce()
     await wait_for(lambda: entry.runtime_data.online_count() == 1)

@@ -13,8 +13,7 @@ from custom_components.linkname.const import DOMAIN
 from linkname.announcer import Announcer
 from linkname.codec import encode
 from linkname.const import ANNOUNCE, FLAG_RESPONSE, QUERY
-from tests.conftest import HaLink
-from tests.conftest import setup_entry as setup
+from tests.conftest import HaLink, add_entry
 from tests.peer import Peer
 
 pytestmark = pytest.mark.netns
@@ -32,7 +31,7 @@ async def answer_queries(peer: Peer, name: str) -> None:
 
 async def test_resolve_returns_the_answer(ha_link: HaLink, hass: HomeAssistant) -> None:
     """resolve asks the link and returns the answering host's addresses."""
-    entry_id = await setup(hass)
+    entry_id = (await add_entry(hass)).entry_id
     peer = ha_link.peer(9, "printer")
     responder = asyncio.create_task(answer_queries(peer, "printer"))
     try:
@@ -62,7 +61,7 @@ async def test_resolve_unknown_and_invalid_names(
     ha_link: HaLink, hass: HomeAssistant
 ) -> None:
     """Nobody answers: found is false; an invalid name is a validation error."""
-    await setup(hass)
+    await add_entry(hass)
     response = await hass.services.async_call(
         DOMAIN,
         "resolve",
@@ -83,7 +82,7 @@ async def test_announce_sends_now_and_is_rate_limited(
 ) -> None:
     """announce sends at once; a second call within a second is refused."""
     peer = ha_link.peer(1, "listener")
-    await setup(hass)
+    await add_entry(hass)
     await asyncio.sleep(2.5)  # let the start burst pass
     while True:
         try:
@@ -104,7 +103,7 @@ async def test_action_errors(ha_link: HaLink, hass: HomeAssistant) -> None:
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
     assert err.value.translation_key == "no_entries"
-    await setup(hass, publish=False)
+    await add_entry(hass, publish=False)
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
     assert err.value.translation_key == "not_publishing"
