@@ -256,7 +256,7 @@ async def test_watch_streams_snapshot_then_events(
     served: tuple[ControlServer, Backend],
 ) -> None:
     server, _ = served
-    stream = control.watch(server.path)
+    stream = await control.open_watch(server.path)
     first = await anext(stream)
     assert first == {"event": "joined", "name": "a"}
     server.publish({"event": "left", "name": "a"})

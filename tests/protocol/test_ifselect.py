@@ -142,6 +142,8 @@ def test_the_rule() -> None:
     assert reasons["eth4"] == "no IPv6 link-local address"
     assert reasons["eth5"].startswith("link-local address not usable")
     assert reasons["usb0"] == "excluded (usb*)"
+    waiting = sorted(name for name, c in verdicts.items() if c.waiting)
+    assert waiting == ["eth1", "eth2", "eth4", "eth5"]
 
 
 def test_point_to_point_and_renamed_wireguard_are_skipped() -> None:

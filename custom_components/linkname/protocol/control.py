@@ -36,7 +36,7 @@ import os
 import socket
 import stat
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -441,11 +441,40 @@ async def request(
     return answer
 
 
-async def watch(
+class WatchStream:
+    """The daemon's event stream: iterate for one dict per event (the
+    snapshot first); ends when the daemon closes the connection."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: Path
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.path = path
+
+    def __aiter__(self) -> WatchStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        try:
+            item = await _read_line(self.reader, self.path)
+        except ControlError:
+            raise StopAsyncIteration from None
+        item.pop("netns", None)
+        return item
+
+    async def aclose(self) -> None:
+        """Disconnect."""
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+async def open_watch(
     path: Path,
     timeout: float = 5.0,  # noqa: ASYNC109 - covers connecting only
-) -> AsyncIterator[dict[str, Any]]:
-    """The daemon's event stream (first the snapshot), until it closes."""
+) -> WatchStream:
+    """Subscribe to the daemon's events; ControlError if there is none."""
     async with asyncio.timeout(timeout):
         reader, writer = await _connect(path, timeout)
         try:
@@ -455,17 +484,7 @@ async def watch(
         except BaseException:
             writer.close()
             raise
-    try:
-        if not first.get("ok"):
-            raise ControlError(str(first.get("error", "the daemon refused")))
-        while True:
-            try:
-                item = await _read_line(reader, path)
-            except ControlError:
-                return
-            item.pop("netns", None)
-            yield item
-    finally:
+    if not first.get("ok"):
         writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        raise ControlError(str(first.get("error", "the daemon refused")))
+    return WatchStream(reader, writer, path)

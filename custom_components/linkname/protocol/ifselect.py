@@ -113,6 +113,9 @@ class Choice:
     index: int
     selected: bool
     reason: str = ""
+    # Not usable now, but may become so by itself (down, no carrier, no
+    # usable address yet): an endpoint already on it is kept and recovers.
+    waiting: bool = False
 
 
 def _attrs(data: bytes, start: int, end: int) -> Iterator[tuple[int, bytes]]:
@@ -250,8 +253,8 @@ def judge(
 ) -> Choice:
     """The rule of the module docstring, for one link."""
 
-    def no(reason: str) -> Choice:
-        return Choice(link.name, link.index, False, reason)
+    def no(reason: str, *, waiting: bool = False) -> Choice:
+        return Choice(link.name, link.index, False, reason, waiting)
 
     if link.flags & IFF_LOOPBACK:
         return no("loopback")
@@ -273,16 +276,18 @@ def judge(
     if link.flags & IFF_POINTOPOINT:
         return no("point-to-point")
     if not link.flags & IFF_UP:
-        return no("down")
+        return no("down", waiting=True)
     if not link.flags & IFF_RUNNING:
-        return no("no carrier")
+        return no("no carrier", waiting=True)
     if not link.flags & IFF_MULTICAST:
         return no("cannot multicast")
     own = [a for a in addresses if a.ifindex == link.index and a.link_local]
     if not own:
-        return no("no IPv6 link-local address")
+        return no("no IPv6 link-local address", waiting=True)
     if not any(a.usable for a in own):
-        return no("link-local address not usable yet (tentative or duplicate)")
+        return no(
+            "link-local address not usable yet (tentative or duplicate)", waiting=True
+        )
     return Choice(link.name, link.index, True)
 
 
