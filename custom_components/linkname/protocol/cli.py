@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .announcer import Announcer
-from .auth import BadKeyError, Key
+from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .const import DEFAULT_INTERVAL, MAX_NAME_BYTES
-from .endpoint import Endpoint, EndpointError
+from .endpoint import EndpointError
+from .host import Host
 from .state import StateError, default_state_path, load_or_create_host_id
 from .table import (
     AddressChanged,
@@ -34,7 +34,6 @@ from .table import (
     Joined,
     Left,
     Neighbour,
-    NeighbourTable,
     Queried,
     Refreshed,
     Rejected,
@@ -73,13 +72,19 @@ def valid_name_from(text: str) -> str:
         return FALLBACK_NAME
 
 
-def _load_key(path: str | None) -> Key | None:
-    if path is None:
-        return None
+def _load_keys(paths: Sequence[str] | None) -> list[Key]:
+    """The keys of ``--key-file`` (repeatable; the first one signs)."""
+    keys = []
+    for path in paths or ():
+        try:
+            keys.append(Key.from_file(path))
+        except BadKeyError as err:
+            raise UsageError(f"bad key file {path}: {err}") from None
     try:
-        return Key.from_file(path)
+        key_ring(keys)
     except BadKeyError as err:
-        raise UsageError(f"bad key file {path}: {err}") from None
+        raise UsageError(f"bad key files {', '.join(paths or ())}: {err}") from None
+    return keys
 
 
 def _interval(text: str) -> float:
@@ -187,56 +192,15 @@ def _print_json(stream: TextIO, data: dict[str, Any]) -> None:
 # -- announce ----------------------------------------------------------------
 
 
-class _ConflictPolicy:
-    """Section 6.3: the host with the greater host ID renames to name-2, -3..."""
-
-    def __init__(self, announcer: Announcer, table: NeighbourTable) -> None:
-        self.announcer = announcer
-        self.table = table
-        self.endpoint: Endpoint | None = None
-        self.base = announcer.name
-        self._warned: set[bytes] = set()
-
-    def __call__(self, event: Event) -> None:
-        if not isinstance(event, Joined | Renamed | Updated | Refreshed):
-            return
-        own = self.announcer
-        other = event.neighbour
-        if other.name.casefold() != own.name.casefold() or other.host_id == own.host_id:
-            return
-        if own.host_id > other.host_id:
-            new = self._free_name()
-            _LOGGER.warning(
-                "name %r is also used by host %s (lower host ID): renaming to %r",
-                own.name,
-                other.host_id.hex(),
-                new,
-            )
-            if self.endpoint is not None:
-                self.endpoint.set_name(new)
-        elif other.host_id not in self._warned:
-            self._warned.add(other.host_id)
-            _LOGGER.warning(
-                "name %r is also used by host %s; that host should rename",
-                own.name,
-                other.host_id.hex(),
-            )
-
-    def _free_name(self) -> str:
-        for n in range(2, 1000):
-            suffix = f"-{n}"
-            base = self.base
-            while len((base + suffix).encode("utf-8")) > MAX_NAME_BYTES:
-                base = base[:-1]
-            candidate = (base.rstrip() or "host") + suffix
-            if not self.table.find(candidate):
-                return candidate
-        return f"{FALLBACK_NAME}-{self.announcer.host_id.hex()[:8]}"
-
-
 async def run_announce(args: argparse.Namespace) -> int:
-    """``linkname announce``: announce until SIGINT/SIGTERM, then GOODBYE."""
-    key = _load_key(args.key_file)
+    """``linkname announce``: announce until SIGINT/SIGTERM, then GOODBYE.
+
+    The name is defended as the spec says (section 6.3, implemented by
+    :class:`~linkname.announcer.NameClaim`): probed before the first
+    announcement, kept against newcomers, ``NAME-N`` only while another
+    host held it first.
+    """
+    keys = _load_keys(args.key_file)
     state_path = Path(args.state_file) if args.state_file else default_state_path()
     try:
         host_id = load_or_create_host_id(state_path)
@@ -244,9 +208,10 @@ async def run_announce(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     name = args.name if args.name is not None else valid_name_from(socket.gethostname())
     try:
-        announcer = Announcer(
+        host = Host(
             host_id=host_id,
             name=name,
+            keys=keys,
             interval=args.interval,
             model=args.model,
             os=args.os,
@@ -254,12 +219,7 @@ async def run_announce(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
-    table = NeighbourTable(own_host_id=host_id, keys=() if key is None else (key,))
-    policy = _ConflictPolicy(announcer, table)
-    endpoint = Endpoint(
-        args.interface, announcer=announcer, table=table, key=key, on_event=policy
-    )
-    policy.endpoint = endpoint
+    endpoint = host.add_interface(args.interface)
     stop = _stop_event()
     try:
         await endpoint.start()
@@ -271,7 +231,7 @@ async def run_announce(args: argparse.Namespace) -> int:
     try:
         await stop.wait()
     finally:
-        await endpoint.close()
+        await host.close()
     _LOGGER.info("said goodbye on %s", args.interface)
     return EXIT_OK
 
@@ -317,26 +277,26 @@ def render_table(
 
 async def run_watch(args: argparse.Namespace) -> int:
     """``linkname watch``: the live neighbour table until SIGINT/SIGTERM."""
-    key = _load_key(args.key_file)
+    keys = _load_keys(args.key_file)
     out = sys.stdout
     as_json = args.json or not out.isatty()
-    endpoint: Endpoint | None = None
     dirty = asyncio.Event()
 
-    def on_event(event: Event) -> None:
+    def on_event(_interface: str, event: Event) -> None:
         if as_json:
             _print_json(out, event_json(event))
         elif not isinstance(event, Refreshed | Queried):
             dirty.set()
 
-    def on_state(state: str) -> None:
+    def on_state(_interface: str, state: str) -> None:
         if as_json:
             _print_json(
                 out, {"event": "state", "state": state, "time": round(time.time(), 3)}
             )
         dirty.set()
 
-    endpoint = Endpoint(args.interface, key=key, on_event=on_event, on_state=on_state)
+    host = Host(keys=keys, on_event=on_event, on_state=on_state)
+    endpoint = host.add_interface(args.interface)
     stop = _stop_event()
     try:
         await endpoint.start()
@@ -366,7 +326,7 @@ async def run_watch(args: argparse.Namespace) -> int:
             for task in pending:
                 task.cancel()
     finally:
-        await endpoint.close()
+        await host.close()
     if as_json:
         table = endpoint.table
         _print_json(
@@ -394,8 +354,9 @@ async def run_resolve(args: argparse.Namespace) -> int:
         validate_name(args.name)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    key = _load_key(args.key_file)
-    endpoint = Endpoint(args.interface, key=key, query_on_up=False)
+    keys = _load_keys(args.key_file)
+    host = Host(keys=keys)
+    endpoint = host.add_interface(args.interface, query_on_up=False)
     try:
         await endpoint.start()
     except EndpointError as err:
@@ -403,7 +364,9 @@ async def run_resolve(args: argparse.Namespace) -> int:
     try:
         found = await endpoint.resolve(args.name, args.timeout)
     finally:
-        await endpoint.close()
+        await host.close()
+    # The longest-known holder of the name first (section 6.3).
+    found.sort(key=lambda n: (n.first_seen, n.host_id))
     seen: set[str] = set()
     for neighbour in found:
         for address in neighbour.addresses:
@@ -438,8 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--key-file",
+            action="append",
             metavar="FILE",
-            help="shared key: sign what is sent, accept only signed messages",
+            help="shared key: sign what is sent, accept only signed messages "
+            "(repeatable for key rotation: all are accepted, the first signs)",
         )
 
     announce = sub.add_parser(
