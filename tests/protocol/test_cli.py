@@ -487,27 +487,33 @@ def test_cli_errors_exit_2_with_one_line(net: Net) -> None:
 
 
 @netns
-def test_name_conflict_greater_host_id_renames(net: Net) -> None:
+def test_name_conflict_newcomer_takes_name_2_and_returns(net: Net) -> None:
+    """Revision 2 (section 6.3): the holder keeps its name even against a
+    smaller host ID; the newcomer probes, announces NAME-2 from its first
+    announcement on, and takes the name back when the holder says goodbye."""
     low, high = net.tmp / "low.json", net.tmp / "high.json"
     low.write_text(format_state(b"\x01" * 16))
     high.write_text(format_state(b"\xfe" * 16))
     watch = net.watch(net.c)
-    first = net.announce(net.a, "twin", "--state-file", str(low))
+    holder = net.announce(net.a, "twin", "--state-file", str(high))
     watch.wait_event(joined("twin"))
-    second = net.announce(net.b, "twin", "--state-file", str(high))
+    newcomer = net.announce(net.b, "twin", "--state-file", str(low))
+    _, event = watch.wait_event(joined("twin-2"))
+    assert event["host_id"] == "01" * 16
+    newcomer.wait_err("is held by host " + "fe" * 16)
+    # The holder said goodbye: the newcomer returns to "twin".
+    assert holder.stop(signal.SIGTERM) == 0
     _, renamed = watch.wait_event(
-        lambda e: e["event"] in {"renamed", "joined"} and e["name"] == "twin-2"
+        lambda e: e["event"] == "renamed" and e["name"] == "twin", limit=3.0
     )
-    assert renamed["host_id"] == "fe" * 16
-    second.wait_err("renaming to 'twin-2'")
-    # (The lower host may never hear "twin" from the other: it can rename
-    # before its first announcement, having learnt of the name by its QUERY.)
-    first.stop()
-    second.stop()
-    # The lower host ID kept its name throughout.
+    assert renamed["host_id"] == "01" * 16
+    assert renamed["old_name"] == "twin-2"
+    newcomer.stop()
+    # Neither the holder nor the newcomer ever announced anything else.
     names = {
-        e["name"]
+        (e["host_id"], e["name"])
         for _, e in watch.events()
-        if e.get("host_id") == "01" * 16 and "name" in e
+        if e["event"] in {"joined", "renamed", "refreshed"}
     }
-    assert names == {"twin"}
+    assert names == {("fe" * 16, "twin"), ("01" * 16, "twin-2"), ("01" * 16, "twin")}
+    assert not holder.err_lines("is held by")

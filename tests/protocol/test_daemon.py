@@ -20,7 +20,7 @@ from linkname import control
 from linkname.cli import event_json, neighbour_json, with_zone
 from linkname.config import Config, ConfigError
 from linkname.const import ANNOUNCE
-from linkname.daemon import Daemon, DaemonError, Identity, Settings, Views
+from linkname.daemon import Daemon, DaemonError, Settings, Views
 from tests.netns import Lab, Netns
 from tests.peer import Peer
 
@@ -28,13 +28,6 @@ netns = pytest.mark.netns
 pytestmark = pytest.mark.usefixtures("unix_sockets")
 VIEWS = Views(event_json, neighbour_json, with_zone)
 B_ID = bytes.fromhex("0b" * 16)
-
-
-def test_identity_shares_one_sequence_space() -> None:
-    identity = Identity(bytes(16), boot_id=7)
-    assert [identity.next_seq() for _ in range(3)] == [1, 2, 3]
-    identity.seq = 0xFFFFFFFF
-    assert identity.next_seq() == 0
 
 
 async def wait_for(cond: Callable[[], object], limit: float = 5.0) -> None:
@@ -131,8 +124,8 @@ async def test_two_interfaces_one_identity(
                 got.append((message, meta))
             sources = {meta.source for _, meta in got}
             assert sources == {h.link_local("eth0"), h.link_local("eth1")}
-            assert {m.host_id for m, _ in got} == {agent.identity.host_id}  # type: ignore[union-attr]
-            assert {m.boot_id for m, _ in got} == {agent.identity.boot_id}  # type: ignore[union-attr]
+            assert {m.host_id for m, _ in got} == {agent.host.host_id}  # type: ignore[union-attr]
+            assert {m.boot_id for m, _ in got} == {agent.host.boot_id}  # type: ignore[union-attr]
             seqs = [m.seq for m, _ in got]
             assert len(set(seqs)) == len(seqs)  # one sequence space
             assert {(m.name, m.model, m.os) for m, _ in got} == {

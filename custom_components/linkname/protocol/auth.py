@@ -14,6 +14,7 @@ import secrets
 import socket
 import struct
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,26 @@ class Key:
 
     def __repr__(self) -> str:  # never show the secret
         return f"Key(key_id=0x{self.key_id:04x})"
+
+
+def key_ring(keys: Iterable[Key]) -> dict[int, Key]:
+    """The configured keys by key ID; :class:`BadKeyError` on a collision.
+
+    Key IDs are 16 bits and not unique (section 7.1): two different keys
+    with one key ID cannot both be configured, since a receiver looks a key
+    up by its ID.  The same key given twice counts once.
+    """
+    ring: dict[int, Key] = {}
+    for key in keys:
+        known = ring.get(key.key_id)
+        if known is None:
+            ring[key.key_id] = key
+        elif not hmac.compare_digest(known.secret, key.secret):
+            raise BadKeyError(
+                f"two different keys have the same key ID 0x{key.key_id:04x}; "
+                "replace one of them (generate a new key)"
+            )
+    return ring
 
 
 def generate_key_text() -> str:

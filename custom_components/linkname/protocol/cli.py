@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__, control
-from .announcer import Announcer
-from .auth import BadKeyError, Key
+from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import (
     DEFAULT_CONFIG_PATH,
@@ -43,7 +42,8 @@ from .config import (
 from .const import DEFAULT_INTERVAL, MAX_NAME_BYTES
 from .control import ControlError
 from .daemon import Daemon, DaemonError, Settings, Views
-from .endpoint import Endpoint, EndpointError
+from .endpoint import EndpointError
+from .host import Host
 from .state import default_state_path
 from .table import (
     AddressChanged,
@@ -52,7 +52,6 @@ from .table import (
     Joined,
     Left,
     Neighbour,
-    NeighbourTable,
     Queried,
     Refreshed,
     Rejected,
@@ -92,13 +91,19 @@ def valid_name_from(text: str) -> str:
         return FALLBACK_NAME
 
 
-def _load_key(path: str | None) -> Key | None:
-    if path is None:
-        return None
+def _load_keys(paths: Sequence[str] | None) -> list[Key]:
+    """The keys of ``--key-file`` (repeatable; the first one signs)."""
+    keys = []
+    for path in paths or ():
+        try:
+            keys.append(Key.from_file(path))
+        except BadKeyError as err:
+            raise UsageError(f"bad key file {path}: {err}") from None
     try:
-        return Key.from_file(path)
+        key_ring(keys)
     except BadKeyError as err:
-        raise UsageError(f"bad key file {path}: {err}") from None
+        raise UsageError(f"bad key files {', '.join(paths or ())}: {err}") from None
+    return keys
 
 
 def _interval(text: str) -> float:
@@ -204,53 +209,6 @@ def _print_json(stream: TextIO, data: dict[str, Any]) -> None:
 
 
 # -- announce ----------------------------------------------------------------
-
-
-class _ConflictPolicy:
-    """Section 6.3: the host with the greater host ID renames to name-2, -3..."""
-
-    def __init__(self, announcer: Announcer, table: NeighbourTable) -> None:
-        self.announcer = announcer
-        self.table = table
-        self.endpoint: Endpoint | None = None
-        self.base = announcer.name
-        self._warned: set[bytes] = set()
-
-    def __call__(self, event: Event) -> None:
-        if not isinstance(event, Joined | Renamed | Updated | Refreshed):
-            return
-        own = self.announcer
-        other = event.neighbour
-        if other.name.casefold() != own.name.casefold() or other.host_id == own.host_id:
-            return
-        if own.host_id > other.host_id:
-            new = self._free_name()
-            _LOGGER.warning(
-                "name %r is also used by host %s (lower host ID): renaming to %r",
-                own.name,
-                other.host_id.hex(),
-                new,
-            )
-            if self.endpoint is not None:
-                self.endpoint.set_name(new)
-        elif other.host_id not in self._warned:
-            self._warned.add(other.host_id)
-            _LOGGER.warning(
-                "name %r is also used by host %s; that host should rename",
-                own.name,
-                other.host_id.hex(),
-            )
-
-    def _free_name(self) -> str:
-        for n in range(2, 1000):
-            suffix = f"-{n}"
-            base = self.base
-            while len((base + suffix).encode("utf-8")) > MAX_NAME_BYTES:
-                base = base[:-1]
-            candidate = (base.rstrip() or "host") + suffix
-            if not self.table.find(candidate):
-                return candidate
-        return f"{FALLBACK_NAME}-{self.announcer.host_id.hex()[:8]}"
 
 
 async def run_announce(args: argparse.Namespace) -> int:
@@ -391,26 +349,26 @@ async def run_watch(args: argparse.Namespace) -> int:
     path = await _daemon_for(args)
     if path is not None:
         return await watch_daemon(args, path)
-    key = _load_key(args.key_file)
+    keys = _load_keys(args.key_file)
     out = sys.stdout
     as_json = args.json or not out.isatty()
-    endpoint: Endpoint | None = None
     dirty = asyncio.Event()
 
-    def on_event(event: Event) -> None:
+    def on_event(_interface: str, event: Event) -> None:
         if as_json:
             _print_json(out, event_json(event))
         elif not isinstance(event, Refreshed | Queried):
             dirty.set()
 
-    def on_state(state: str) -> None:
+    def on_state(_interface: str, state: str) -> None:
         if as_json:
             _print_json(
                 out, {"event": "state", "state": state, "time": round(time.time(), 3)}
             )
         dirty.set()
 
-    endpoint = Endpoint(args.interface, key=key, on_event=on_event, on_state=on_state)
+    host = Host(keys=keys, on_event=on_event, on_state=on_state)
+    endpoint = host.add_interface(args.interface)
     stop = _stop_event()
     try:
         await endpoint.start()
@@ -440,7 +398,7 @@ async def run_watch(args: argparse.Namespace) -> int:
             for task in pending:
                 task.cancel()
     finally:
-        await endpoint.close()
+        await host.close()
     if as_json:
         table = endpoint.table
         _print_json(
@@ -471,8 +429,9 @@ async def run_resolve(args: argparse.Namespace) -> int:
     path = await _daemon_for(args)
     if path is not None:
         return await resolve_daemon(args, path)
-    key = _load_key(args.key_file)
-    endpoint = Endpoint(args.interface, key=key, query_on_up=False)
+    keys = _load_keys(args.key_file)
+    host = Host(keys=keys)
+    endpoint = host.add_interface(args.interface, query_on_up=False)
     try:
         await endpoint.start()
     except EndpointError as err:
@@ -480,7 +439,9 @@ async def run_resolve(args: argparse.Namespace) -> int:
     try:
         found = await endpoint.resolve(args.name, args.timeout)
     finally:
-        await endpoint.close()
+        await host.close()
+    # The longest-known holder of the name first (section 6.3).
+    found.sort(key=lambda n: (n.first_seen, n.host_id))
     seen: set[str] = set()
     for neighbour in found:
         for address in neighbour.addresses:
@@ -751,8 +712,10 @@ def build_parser() -> argparse.ArgumentParser:
         runtime_dir_option(p)
         p.add_argument(
             "--key-file",
+            action="append",
             metavar="FILE",
-            help="shared key: sign what is sent, accept only signed messages",
+            help="shared key: sign what is sent, accept only signed messages "
+            "(repeatable for key rotation: all are accepted, the first signs)",
         )
 
     announce = sub.add_parser(

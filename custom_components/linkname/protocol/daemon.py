@@ -7,9 +7,9 @@
   (down/up, address changes, re-creation: the endpoint's own recovery); it
   is closed only when the interface is gone or no longer allowed.  With no
   suitable interface the daemon logs that once and waits.
-* Identity: one host ID (the state file), one boot ID and one sequence
-  space for all interfaces, so receivers see one host (issue 9, section 3).
-  All of it is wired in :meth:`Daemon.make_endpoint`.
+* Identity: one :class:`~linkname.host.Host` (host ID from the state file,
+  one boot ID and one sequence space, the keys, the name and its defence)
+  builds the endpoint of every interface, so receivers see one host.
 * Control socket (:mod:`control`): ``status``, ``resolve`` and ``watch``
   for anyone, ``announce`` and ``reload`` for root.
 * SIGHUP (:meth:`Daemon.reload`): re-reads the configuration file and
@@ -22,30 +22,25 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from . import __version__, control, ifselect
-from .announcer import Announcer
-from .auth import BadKeyError, Key
+from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import Config, ConfigError, load_config, merge, runtime_dir
-from .const import DEFAULT_INTERVAL, MAX_NAME_BYTES
+from .const import DEFAULT_INTERVAL
 from .endpoint import UP, Endpoint, EndpointError
+from .host import Host
 from .hostinfo import HostInfo, describe
 from .state import load_or_create_host_id
 from .table import (
     Event,
     Joined,
     Neighbour,
-    NeighbourTable,
-    Refreshed,
-    Renamed,
-    Updated,
 )
 
 _LOGGER = logging.getLogger("linkname")
@@ -86,32 +81,6 @@ class Views:
     with_zone: Callable[[str, str], str]
 
 
-class Identity:
-    """One host's identity on all its interfaces: host ID, boot ID, sequence."""
-
-    def __init__(self, host_id: bytes, boot_id: int | None = None) -> None:
-        self.host_id = host_id
-        self.boot_id = secrets.randbits(32) if boot_id is None else boot_id
-        self.seq = 0
-
-    def next_seq(self) -> int:
-        """The next sequence number of the shared space."""
-        self.seq = (self.seq + 1) & 0xFFFFFFFF
-        return self.seq
-
-
-class _SharedAnnouncer(Announcer):
-    """An announcer drawing sequence numbers from the host's shared space."""
-
-    def __init__(self, identity: Identity, **kwargs: Any) -> None:
-        super().__init__(host_id=identity.host_id, boot_id=identity.boot_id, **kwargs)
-        self.identity = identity
-
-    def _next_seq(self) -> int:
-        self.seq = self.identity.next_seq()
-        return self.seq
-
-
 class Daemon:
     """Runs until :meth:`stop`; see the module docstring."""
 
@@ -123,12 +92,9 @@ class Daemon:
         self.settings = settings
         self.config = settings.config
         self.views = views
-        self.key: Key | None = None
-        self.identity: Identity | None = None
-        self.name = ""
-        self.base_name = ""
+        self.keys: list[Key] = []
+        self.host: Host | None = None
         self.info = HostInfo()
-        self.endpoints: dict[str, Endpoint] = {}
         self.served: list[str] = []  # the interfaces at the end (goodbye)
         self.skipped: list[ifselect.Choice] = []
         self.control: control.ControlServer | None = None
@@ -139,8 +105,17 @@ class Daemon:
         self._stop = asyncio.Event()
         self._waiting_logged = False
         self._open_errors: dict[str, str] = {}
-        self._warned_conflicts: set[bytes] = set()
         self._scan_lock = asyncio.Lock()
+
+    @property
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        """The endpoints by interface (empty before :meth:`start`)."""
+        return {} if self.host is None else self.host.endpoints
+
+    @property
+    def name(self) -> str:
+        """The name announced now (``NAME-N`` while another host holds it)."""
+        return "" if self.host is None else self.host.name or ""
 
     # -- settings ------------------------------------------------------------
 
@@ -149,13 +124,19 @@ class Daemon:
         """Interfaces named by the user (empty: choose automatically)."""
         return self.config.interfaces
 
-    def _load_key(self, config: Config) -> Key | None:
-        if config.key_file is None:
-            return None
+    @staticmethod
+    def _load_keys(config: Config) -> list[Key]:
+        keys = []
+        for path in config.key_file:
+            try:
+                keys.append(Key.from_file(path))
+            except BadKeyError as err:
+                raise DaemonError(f"bad key file {path}: {err}") from None
         try:
-            return Key.from_file(config.key_file)
+            key_ring(keys)
         except BadKeyError as err:
-            raise DaemonError(f"bad key file {config.key_file}: {err}") from None
+            raise DaemonError(f"bad key files: {err}") from None
+        return keys
 
     def _describe(self, config: Config) -> HostInfo:
         return describe(
@@ -172,45 +153,44 @@ class Daemon:
     # -- wiring --------------------------------------------------------------
 
     def make_endpoint(self, interface: str) -> Endpoint:
-        """The one place the core is assembled: table, announcer, key and
-        endpoint of one interface, on the host's shared identity."""
-        assert self.identity is not None
-        config = self.config
-        announcer = _SharedAnnouncer(
-            self.identity,
-            name=self.name,
-            interval=config.interval or DEFAULT_INTERVAL,
-            model=self.info.model,
-            os=self.info.os,
-            software=self._software(config),
-        )
-        table = NeighbourTable(
-            own_host_id=self.identity.host_id,
-            keys=() if self.key is None else (self.key,),
-        )
-        return Endpoint(
-            interface,
-            announcer=announcer,
-            table=table,
-            key=self.key,
-            on_event=lambda event: self._on_event(interface, event),
-            on_state=lambda state: self._on_state(interface, state),
-        )
+        """The endpoint of ``interface``, built by the host (its identity,
+        keys and name) with the current interval (not started)."""
+        assert self.host is not None
+        endpoint = self.host.add_interface(interface)
+        if endpoint.announcer is not None:
+            endpoint.announcer.interval = self.interval
+        return endpoint
+
+    @property
+    def interval(self) -> float:
+        """Seconds between announcements (configured, else the default)."""
+        return self.config.interval or DEFAULT_INTERVAL
 
     # -- life cycle ----------------------------------------------------------
 
     async def start(self) -> None:
         """Identity, endpoints, control socket; raises :class:`DaemonError`."""
         config = self.config
-        self.key = self._load_key(config)
+        self.keys = self._load_keys(config)
         try:
             host_id = load_or_create_host_id(self.settings.state_path)
         except Exception as err:  # StateError and OSError: one line
             raise DaemonError(str(err)) from None
-        self.identity = Identity(host_id)
-        self.base_name = config.name or self.settings.default_name
-        self.name = self.base_name
         self.info = self._describe(config)
+        try:
+            self.host = Host(
+                host_id=host_id,
+                name=config.name or self.settings.default_name,
+                keys=self.keys,
+                interval=self.interval,
+                model=self.info.model,
+                os=self.info.os,
+                software=self._software(config),
+                on_event=self._on_event,
+                on_state=self._on_state,
+            )
+        except (ValueError, BadKeyError) as err:
+            raise DaemonError(str(err)) from None
         if self.explicit:
             for interface in self.explicit:
                 endpoint = self.make_endpoint(interface)
@@ -219,7 +199,6 @@ class Daemon:
                 except EndpointError as err:
                     await self._close_all()
                     raise DaemonError(err.message) from None
-                self.endpoints[interface] = endpoint
         else:
             await self.rescan()
         await self._start_control()
@@ -269,9 +248,8 @@ class Daemon:
         await self._close_all()
 
     async def _close_all(self) -> None:
-        endpoints = list(self.endpoints.values())
-        self.endpoints.clear()
-        await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
+        if self.host is not None:
+            await self.host.close()
 
     def _on_netlink(self) -> None:
         if self._monitor is not None and self._monitor.drain():
@@ -309,7 +287,7 @@ class Daemon:
         }
         for name in [n for n in self.endpoints if n not in keep]:
             _LOGGER.info("%s: no longer used (%s)", name, self._why(choices, name))
-            await self.endpoints.pop(name).close()
+            await self._remove(name)
         for choice in choices:
             if choice.selected and choice.name not in self.endpoints:
                 await self._open(choice.name)
@@ -330,23 +308,26 @@ class Daemon:
                 return choice.reason
         return "gone"
 
+    async def _remove(self, interface: str) -> None:
+        if self.host is not None and interface in self.host.endpoints:
+            await self.host.remove_interface(interface)
+
     async def _open(self, interface: str) -> None:
         endpoint = self.make_endpoint(interface)
         try:
             await endpoint.start()
         except EndpointError as err:
+            await self._remove(interface)
             if self._open_errors.get(interface) != err.message:
                 self._open_errors[interface] = err.message
                 _LOGGER.warning("%s: cannot use it: %s", interface, err.message)
             return
         self._open_errors.pop(interface, None)
-        self.endpoints[interface] = endpoint
         _LOGGER.info("%s: using it", interface)
 
     # -- events --------------------------------------------------------------
 
     def _on_event(self, interface: str, event: Event) -> None:
-        self._conflict(event)
         if self.control is not None and self.control.watchers:
             data = self.views.event_json(event)
             data["interface"] = interface
@@ -362,52 +343,6 @@ class Daemon:
                     "time": round(time.time(), 3),
                 }
             )
-
-    def _conflict(self, event: Event) -> None:
-        """Section 6.3 (revision 1): the greater host ID renames, on every
-        interface at once."""
-        if not isinstance(event, Joined | Renamed | Updated | Refreshed):
-            return
-        other = event.neighbour
-        identity = self.identity
-        if identity is None or other.host_id == identity.host_id:
-            return
-        if other.name.casefold() != self.name.casefold():
-            return
-        if identity.host_id > other.host_id:
-            new = self._free_name()
-            _LOGGER.warning(
-                "name %r is also used by host %s (lower host ID): renaming to %r",
-                self.name,
-                other.host_id.hex(),
-                new,
-            )
-            self._set_name(new)
-        elif other.host_id not in self._warned_conflicts:
-            self._warned_conflicts.add(other.host_id)
-            _LOGGER.warning(
-                "name %r is also used by host %s; that host should rename",
-                self.name,
-                other.host_id.hex(),
-            )
-
-    def _free_name(self) -> str:
-        for n in range(2, 1000):
-            suffix = f"-{n}"
-            base = self.base_name
-            while len((base + suffix).encode("utf-8")) > MAX_NAME_BYTES:
-                base = base[:-1]
-            candidate = (base.rstrip() or "host") + suffix
-            if not any(e.table.find(candidate) for e in self.endpoints.values()):
-                return candidate
-        assert self.identity is not None
-        return f"{FALLBACK_NAME}-{self.identity.host_id.hex()[:8]}"
-
-    def _set_name(self, name: str) -> None:
-        self.name = name
-        for endpoint in self.endpoints.values():
-            with contextlib.suppress(RuntimeError):
-                endpoint.set_name(name)
 
     # -- reload --------------------------------------------------------------
 
@@ -429,32 +364,31 @@ class Daemon:
             for f in fields(Config)
             if getattr(new, f.name) != getattr(old, f.name)
         ]
-        key = self._load_key(new) if "key_file" in changed else self.key
+        keys = self._load_keys(new) if "key_file" in changed else self.keys
         self.reloads += 1
         self.config = new
         if not changed:
             return []
-        loop_now = asyncio.get_running_loop().time()
+        host = self.host
+        assert host is not None
         if "key_file" in changed or "interfaces" in changed:
             # New tables (verification keys) or another set of interfaces:
             # start over on every interface with the same identity.
-            self.key = key
-            await self._close_all()
+            await host.close()
+            self.keys = keys
+            host.keys = key_ring(keys)
+            host.signing_key = keys[0] if keys else None
         if "name" in changed:
-            self.base_name = new.name or self.settings.default_name
-            self._set_name(self.base_name)
+            host.set_name(new.name or settings.default_name)
         if {"details", "model", "manufacturer", "os"} & set(changed):
             self.info = self._describe(new)
-        for endpoint in self.endpoints.values():
-            announcer = endpoint.announcer
-            if announcer is None:
-                continue
-            announcer.model = self.info.model
-            announcer.os = self.info.os
-            announcer.software = self._software(new)
-            announcer.interval = new.interval or DEFAULT_INTERVAL
+            host.set_attributes(
+                model=self.info.model, os=self.info.os, software=self._software(new)
+            )
+        for endpoint in host.endpoints.values():
+            if endpoint.announcer is not None:
+                endpoint.announcer.interval = self.interval
             if {"interval", "details", "model", "manufacturer", "os"} & set(changed):
-                announcer.set_addresses(announcer.addresses, loop_now)
                 endpoint.announce_now()
         path = control.socket_path(self.runtime_dir())
         if self.control is None or self.control.path != path:
@@ -518,7 +452,7 @@ class Daemon:
             raise TypeError("timeout must be a number")
         timeout = min(max(float(timeout), 0.0), MAX_RESOLVE_TIMEOUT)
         found = self.find(name)
-        if not found and timeout > 0:
+        if not found and timeout > 0:  # ask the link, as the host itself
             up = [e for e in self.endpoints.values() if e.state == UP]
             if up:
                 await asyncio.gather(
@@ -546,8 +480,8 @@ class Daemon:
         """Neighbours called ``name`` on any interface, one per host, with
         zoned addresses (``fe80::1%eth0``)."""
         merged: dict[bytes, dict[str, Any]] = {}
-        for interface, endpoint in self.endpoints.items():
-            for neighbour in endpoint.table.find(name):
+        if self.host is not None:
+            for interface, neighbour in self.host.find(name):  # holder first
                 self._merge(merged, interface, neighbour, 0.0)
         return list(merged.values())
 
@@ -595,7 +529,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """Everything ``linkname status`` shows."""
         now = asyncio.get_running_loop().time()
-        identity = self.identity
+        host = self.host
         interfaces = []
         merged: dict[bytes, dict[str, Any]] = {}
         rejected: dict[str, int] = {}
@@ -628,14 +562,15 @@ class Daemon:
             "pid": os.getpid(),
             "uptime": round(time.time() - self.started_at, 1),
             "name": self.name,
-            "host_id": identity.host_id.hex() if identity else None,
-            "boot_id": identity.boot_id if identity else None,
-            "signed": self.key is not None,
+            "host_id": host.host_id.hex() if host else None,
+            "boot_id": host.boot_id if host else None,
+            "configured_name": host.configured_name if host else None,
+            "signed": bool(self.keys),
             "details": self.config.details,
             "model": self.info.model,
             "manufacturer": self.info.manufacturer,
             "os": self.info.os,
-            "interval": self.config.interval or DEFAULT_INTERVAL,
+            "interval": self.interval,
             "config_file": (
                 None
                 if self.settings.config_file is None

@@ -216,7 +216,10 @@ class Endpoint:
     """linkname on one interface: sockets, timers, table and announcer.
 
     ``announcer`` is optional: without one the endpoint only listens (and
-    sends QUERYs, from a throw-away identity, see :meth:`resolve`).
+    sends QUERYs, see :meth:`resolve`, from ``querier``: a never-started
+    announcer holding the host's identity, by default a throw-away one).
+    :class:`linkname.host.Host` builds endpoints that share one identity;
+    this constructor stays for callers that wire one interface by hand.
     ``table`` defaults to a new :class:`NeighbourTable` that verifies with
     ``key``; a table passed in is used as is (its ``ifindex`` is kept up to
     date by the endpoint, its ``own_host_id`` filled in when unset).
@@ -238,6 +241,7 @@ class Endpoint:
         port: int = PORT,
         group: str = GROUP,
         check_interval: float = CHECK_INTERVAL,
+        querier: Announcer | None = None,
     ) -> None:
         self.interface = interface
         self.announcer = announcer
@@ -245,8 +249,10 @@ class Endpoint:
         # never started (it answers nothing): the table's own host ID if it
         # has one (so our QUERYs loop back as "looped"), else a random one.
         own = None if table is None else table.own_host_id
-        self._querier = announcer or Announcer(
-            host_id=own or secrets.token_bytes(16), name="linkname-query"
+        self._querier = (
+            announcer
+            or querier
+            or Announcer(host_id=own or secrets.token_bytes(16), name="linkname-query")
         )
         if table is None:
             table = NeighbourTable(keys=() if key is None else (key,))
@@ -359,11 +365,17 @@ class Endpoint:
         self._reschedule()
         return ok
 
-    def set_name(self, name: str) -> None:
-        """Announce under a new name (re-announced at once)."""
-        if self.announcer is None or self._loop is None:
+    def set_name(self, name: str, now: float | None = None) -> None:
+        """Announce under a new name (re-announced at once if running).
+
+        ``now`` is the event loop's time (its default), or the same
+        monotonic clock read by the caller.
+        """
+        if self.announcer is None:
             raise RuntimeError("no announcer")
-        self.announcer.set_name(name, self._loop.time())
+        if now is None:
+            now = 0.0 if self._loop is None else self._loop.time()
+        self.announcer.set_name(name, now)
         self._reschedule()
 
     def query(self, name: str | None = None) -> bool:
