@@ -128,8 +128,8 @@ async def test_two_interfaces_one_identity(
             assert {m.boot_id for m, _ in got} == {agent.host.boot_id}  # type: ignore[union-attr]
             seqs = [m.seq for m, _ in got]
             assert len(set(seqs)) == len(seqs)  # one sequence space
-            assert {(m.name, m.model, m.os) for m, _ in got} == {
-                ("daemon-host", "Box 3000", "TestOS 1")
+            assert {(m.name, m.model, m.os, m.manufacturer) for m, _ in got} == {
+                ("daemon-host", "Box 3000", "TestOS 1", "Acme")
             }
             # The peer is one neighbour, reached over both interfaces.
             peer.send(peer.announce())
@@ -273,6 +273,7 @@ async def test_reload_applies_what_changed(
             peer.drain()
             message, _meta, _ = await peer.recv_type(ANNOUNCE, limit=3.0)
             assert (message.name, message.model, message.os) == ("second", None, None)
+            assert (message.manufacturer, message.software) == (None, None)
             # A bad file changes nothing.
             path.write_text("name = [1]\n")
             with pytest.raises(ConfigError, match="key 'name'"):

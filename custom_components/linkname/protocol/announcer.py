@@ -232,6 +232,8 @@ class Announcer:
         self.model = model
         self.os = os
         self.software = software
+        # MANUFACTURER (revision 2); set by the owner, checked like MODEL.
+        self.manufacturer: str | None = None
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self.boot_id = secrets.randbits(32) if boot_id is None else boot_id
         self.sequence = SequenceSpace() if sequence is None else sequence
@@ -373,6 +375,7 @@ class Announcer:
             self.model,
             self.os,
             self.software,
+            manufacturer=self.manufacturer,
         )
 
     def make_query(self, name: str | None = None) -> Message:

@@ -144,6 +144,7 @@ def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
         "model": neighbour.model,
         "os": neighbour.os,
         "software": neighbour.software,
+        "manufacturer": neighbour.manufacturer,
         "ttl": neighbour.ttl,
         "signed": neighbour.signed,
     }

@@ -159,6 +159,7 @@ class Daemon:
         endpoint = self.host.add_interface(interface)
         if endpoint.announcer is not None:
             endpoint.announcer.interval = self.interval
+            endpoint.announcer.manufacturer = self.info.manufacturer
         return endpoint
 
     @property
@@ -388,6 +389,7 @@ class Daemon:
         for endpoint in host.endpoints.values():
             if endpoint.announcer is not None:
                 endpoint.announcer.interval = self.interval
+                endpoint.announcer.manufacturer = self.info.manufacturer
             if {"interval", "details", "model", "manufacturer", "os"} & set(changed):
                 endpoint.announce_now()
         path = control.socket_path(self.runtime_dir())
