@@ -40,7 +40,7 @@ def test_full_file_is_read() -> None:
         interfaces=("eth0", "wlan0"),  # duplicates dropped, order kept
         exclude=("wg*", "tap?"),
         interval=30.0,
-        key_file=("/etc/linkname/key",),
+        key_file="/etc/linkname/key",
         details=False,
         runtime_dir="/run/lk",
         model="Raspberry Pi 4 Model B Rev 1.4",
@@ -48,15 +48,6 @@ def test_full_file_is_read() -> None:
         os="Debian GNU/Linux 12 (bookworm)",
     )
     assert isinstance(config.interval, float)
-
-
-def test_key_file_may_be_a_list() -> None:
-    config = parse_config('key_file = ["/k/new", "/k/old"]')
-    assert config.key_file == ("/k/new", "/k/old")
-    with pytest.raises(ConfigError, match="a file path or a list of file paths"):
-        parse_config("key_file = 1")
-    with pytest.raises(ConfigError, match="1 to 64 file paths"):
-        parse_config("key_file = []")
 
 
 def test_empty_file_is_all_defaults() -> None:

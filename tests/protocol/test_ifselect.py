@@ -181,10 +181,17 @@ def test_rule_on_a_real_namespace(fast_lab: Lab) -> None:
     fast_lab.veth(host, "eth9", peer, "eth9", up=False)  # down: not used
     for name in ("eth0", "eth1", "vmbr0"):
         host.link_local(name)
+
+    def no_netlink() -> list[tuple[int, str]]:
+        raise OSError(97, "Address family not supported by protocol")
+
     with host.entered():
         links = ifselect.dump_links()
         verdicts = {c.name: c for c in ifselect.suitable_interfaces(exclude=["eth1"])}
         fallback = {link.name: link for link in ifselect.fallback_links()}
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ifselect.socket, "if_nameindex", no_netlink)
+            proc_only = {link.name: link for link in ifselect.fallback_links()}
     kinds = {link.name: link.kind for link in links}
     assert kinds["docker0"] == "bridge"
     assert kinds["eth0"] == "veth"
@@ -197,6 +204,22 @@ def test_rule_on_a_real_namespace(fast_lab: Lab) -> None:
     assert verdicts["eth9"].reason == "down"
     assert verdicts["lo"].reason == "loopback"
     assert fallback["eth0"].flags & IFF_UP
+    assert set(proc_only) == set(fallback) == {link.name for link in links}
+    assert {n: link.index for n, link in proc_only.items()} == {
+        n: link.index for n, link in fallback.items()
+    }
+
+
+def test_proc_net_dev_names() -> None:
+    text = (
+        "Inter-|   Receive |  Transmit\n"
+        " face |bytes    packets|bytes\n"
+        "    lo:    1234      12 0 0 0 0 0 0 1234 12 0 0 0 0 0 0\n"
+        "  eth0: 5678 34 0 0 0 0 0 0 5678 34 0 0 0 0 0 0\n"
+        "garbage\n"
+        " : 1 2\n"
+    )
+    assert ifselect.proc_net_dev_names(text) == ["lo", "eth0"]
 
 
 @netns

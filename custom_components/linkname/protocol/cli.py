@@ -278,7 +278,6 @@ def daemon_settings(args: argparse.Namespace) -> Settings:
         "interfaces": interfaces,
         "exclude": args.exclude or [],
         "interval": args.interval,
-        "key_file": args.key_file,
         "details": False if args.no_details else None,
         "model": _attribute_flag(args.model, "--model"),
         "manufacturer": _attribute_flag(args.manufacturer, "--manufacturer"),
@@ -299,6 +298,7 @@ def daemon_settings(args: argparse.Namespace) -> Settings:
         state_path=Path(args.state_file) if args.state_file else default_state_path(),
         runtime_dir=Path(args.runtime_dir) if args.runtime_dir else None,
         default_name=valid_name_from(socket.gethostname()),
+        key_files=tuple(args.key_file or ()),
     )
 
 

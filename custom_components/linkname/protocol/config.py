@@ -8,8 +8,7 @@ defaults"; a file named explicitly must exist.  Every key is optional::
     interfaces = ["eth0", "wlan0"] # default: every suitable interface
     exclude = ["wg*", "tap*"]      # fnmatch patterns, skipped in the scan
     interval = 60                  # seconds between announcements, 5..3600
-    key_file = "/etc/linkname/key" # shared key: signed mode (or a list of
-                                   # files: all accepted, the first signs)
+    key_file = "/etc/linkname/key" # shared key: signed mode
     details = true                 # false: announce only name and addresses
     runtime_dir = "/run/linkname"  # where the control socket lives
     model = "..."                  # override what hostinfo finds
@@ -56,7 +55,7 @@ class Config:
     interfaces: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     interval: float | None = None
-    key_file: tuple[str, ...] = ()  # the first one signs; all are accepted
+    key_file: str | None = None
     details: bool = True
     runtime_dir: str | None = None
     model: str | None = None
@@ -146,15 +145,6 @@ def _path(value: object) -> str:
     return text
 
 
-def _paths(value: object) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        raise TypeError("a file path or a list of file paths")
-    if not 0 < len(items) <= MAX_LIST:
-        raise ValueError(f"1 to {MAX_LIST} file paths")
-    return tuple(_path(v) for v in items)
-
-
 def _absolute_dir(value: object) -> str:
     text = _path(value)
     if not text.startswith("/"):
@@ -177,7 +167,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "interfaces": _string_list(check_interface_name, "interface names"),
     "exclude": _string_list(_pattern, "patterns"),
     "interval": _interval,
-    "key_file": _paths,
+    "key_file": _path,
     "details": _bool,
     "runtime_dir": _absolute_dir,
     "model": _attribute,

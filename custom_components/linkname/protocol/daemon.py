@@ -70,6 +70,9 @@ class Settings:
     hostinfo_root: Path = Path("/")
     rescan_interval: float = RESCAN_INTERVAL
     default_name: str = FALLBACK_NAME  # used when no name is configured
+    # --key-file (repeatable: all accepted, the first signs); given, they
+    # replace the file's key_file
+    key_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +127,12 @@ class Daemon:
         """Interfaces named by the user (empty: choose automatically)."""
         return self.config.interfaces
 
-    @staticmethod
-    def _load_keys(config: Config) -> list[Key]:
+    def _load_keys(self, config: Config) -> list[Key]:
+        paths = self.settings.key_files
+        if not paths and config.key_file is not None:
+            paths = (config.key_file,)
         keys = []
-        for path in config.key_file:
+        for path in paths:
             try:
                 keys.append(Key.from_file(path))
             except BadKeyError as err:

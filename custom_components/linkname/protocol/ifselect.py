@@ -31,6 +31,7 @@ import socket
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import netif
 
@@ -214,12 +215,41 @@ def dump_links(timeout: float = 2.0) -> list[Link]:
         return links
 
 
+def proc_net_dev_names(text: str) -> list[str]:
+    """The interface names in the text of ``/proc/net/dev``."""
+    return [
+        line.split(":", 1)[0].strip()
+        for line in text.splitlines()[2:]
+        if ":" in line and line.split(":", 1)[0].strip()
+    ]
+
+
+def _interfaces() -> list[tuple[int, str]]:
+    """(index, name) of every interface, without rtnetlink if need be."""
+    try:
+        return socket.if_nameindex()  # glibc asks rtnetlink
+    except OSError:
+        pass
+    for path in ("/proc/thread-self/net/dev", "/proc/net/dev"):
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        out = []
+        for name in proc_net_dev_names(text):
+            with contextlib.suppress(OSError):
+                out.append((netif.interface_index(name), name))  # SIOCGIFINDEX
+        return out
+    return []
+
+
 def fallback_links() -> list[Link]:
-    """Links from ``if_nameindex`` and ``SIOCGIFFLAGS`` (no kind or master;
-    bridge ports are found by ``/sys/class/net/IF/brport``, which is right
-    only in the namespace sysfs was mounted in)."""
+    """Links without rtnetlink (a sandbox may forbid AF_NETLINK): names from
+    ``if_nameindex`` or ``/proc/net/dev``, flags by ``SIOCGIFFLAGS``; no kind
+    or master, so bridge ports are found by ``/sys/class/net/IF/brport``,
+    which is right only in the namespace sysfs was mounted in."""
     out: list[Link] = []
-    for index, name in socket.if_nameindex():
+    for index, name in _interfaces():
         try:
             flags = netif.interface_flags(name)
         except OSError:
