@@ -109,6 +109,58 @@ async def test_privileged_command_as_root(
     assert backend.announced == 1
 
 
+_HOG = """
+import json, socket, sys, time
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    held.append(s)
+time.sleep(0.3)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b'{"cmd": "status"}\\n')
+print(s.makefile("rb").readline().decode().strip())
+"""
+
+
+def test_one_user_cannot_take_every_slot() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a client as another user")
+    backend = Backend()
+    with tempfile.TemporaryDirectory(prefix="lnt-ctl-") as base:
+        os.chmod(base, 0o755)
+        path = socket_path(Path(base) / "run")
+
+        async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+            server = ControlServer(path, commands={"status": Command(backend.status)})
+            await server.start()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-c",
+                    _HOG,
+                    str(path),
+                    str(control.MAX_PER_USER),
+                    stdout=subprocess.PIPE,
+                    user=65534,
+                    group=65534,
+                    extra_groups=[],
+                )
+                reader = asyncio.ensure_future(proc.communicate())
+                await asyncio.sleep(0.2)
+                as_root = await request(path, {"cmd": "status"})  # still served
+                out, _ = await asyncio.wait_for(reader, 10)
+            finally:
+                await server.close()
+            return json.loads(out), as_root
+
+        refused, as_root = asyncio.run(main())
+    assert refused == {"ok": False, "error": "too many clients", "netns": netns_id()}
+    assert as_root["ok"] is True
+    assert backend.announced == 0
+
+
 _CLIENT = """
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

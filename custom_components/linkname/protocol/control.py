@@ -21,7 +21,8 @@ loop without blocking; a line is at most :data:`MAX_LINE` bytes; a client
 that sends nothing complete for :data:`IDLE_TIMEOUT` seconds, sends
 :data:`MAX_ERRORS` bad requests, or lets more than :data:`MAX_WRITE_BUFFER`
 bytes of answers pile up unread (a stalled ``watch``) is disconnected; at
-most :data:`MAX_CLIENTS` connections are served at once, and one request
+most :data:`MAX_CLIENTS` connections are served at once, at most
+:data:`MAX_PER_USER` of them for one user other than root, and one request
 per connection runs at a time (a client that pipelines waits for itself).
 """
 
@@ -46,6 +47,7 @@ _LOGGER = logging.getLogger(__name__)
 SOCKET_NAME = "control"
 MAX_LINE = 4096
 MAX_CLIENTS = 32
+MAX_PER_USER = 8  # connections of one non-root uid: no user locks out root
 MAX_ERRORS = 4
 MAX_QUEUED = 8  # requests pipelined behind a running one
 IDLE_TIMEOUT = 10.0  # seconds to send a complete request line
@@ -127,13 +129,16 @@ class _Client(asyncio.Protocol):
         self.transport = transport
         server = self.server
         server.counters.connections += 1
-        if len(server.clients) >= MAX_CLIENTS:
+        self.uid = peer_uid(transport.get_extra_info("socket"))
+        mine = sum(1 for c in server.clients if c.uid == self.uid)
+        if len(server.clients) >= MAX_CLIENTS or (
+            self.uid != 0 and mine >= MAX_PER_USER
+        ):
             server.counters.refused += 1
             self.send({"ok": False, "error": "too many clients"})
             self.close()
             return
         server.clients.add(self)
-        self.uid = peer_uid(transport.get_extra_info("socket"))
         self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
