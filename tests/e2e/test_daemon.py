@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -202,4 +203,64 @@ def test_daemon_without_interfaces_waits(fast_lab: Lab, tmp_path: Path) -> None:
     other = fast_lab.netns("other")
     fast_lab.veth(ns, "eth0", other, "eth0")
     agent.wait_err("eth0: using it", limit=10)
+    assert agent.stop() == 0
+
+
+_ABUSE = """
+import json, os, socket, sys, time
+path = sys.argv[1]
+held = []
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    held.append(s)
+    return s
+for _ in range(3):  # stalled mid-request
+    conn().sendall(b'{"cmd": "sta')
+for _ in range(2):  # garbage, a line too long, deep JSON
+    conn().sendall(os.urandom(3000) + b"\\n" + b"x" * 9000)
+conn().sendall(b"[" * 5000 + b"\\n")
+watcher = conn()  # a watcher that never reads
+watcher.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+watcher.sendall(b'{"cmd": "watch"}\\n')
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+@netns
+def test_hostile_control_clients_do_not_block_the_daemon(
+    fast_lab: Lab, tmp_path: Path
+) -> None:
+    a, b = fast_lab.netns("a"), fast_lab.netns("b")
+    fast_lab.veth(a, "eth0", b, "eth0")
+    a.link_local("eth0")
+    b.link_local("eth0")
+    agent = start(
+        fast_lab, a, "announce", "--name", "steady", "--interval", "5",
+        "--state-file", str(tmp_path / "a.json"), "--runtime-dir", str(tmp_path),
+    )  # fmt: skip
+    agent.wait_err("announcing 'steady'")
+    socket_file = str(tmp_path / "control")
+    abuse = Proc(a.popen(sys.executable, "-c", _ABUSE, socket_file))
+    fast_lab.add_finalizer(lambda: abuse.stop(signal.SIGKILL, 2.0))
+    deadline = time.monotonic() + 5
+    while not any("ready" in line for _, line in abuse.out):
+        assert time.monotonic() < deadline, abuse.err
+        abuse.pump(0.05)
+    # The daemon still answers the link at once, and root's status.
+    for _ in range(3):
+        started = time.monotonic()
+        found = run(b, "resolve", "steady", "-i", "eth0", "--no-daemon")
+        assert found.returncode == 0, found.stderr
+        assert time.monotonic() - started < 3.0
+        started = time.monotonic()
+        status = run(a, "status", "--json", "--runtime-dir", str(tmp_path))
+        assert status.returncode == 0, status.stderr
+        assert time.monotonic() - started < 3.0
+    counters = json.loads(status.stdout)["control"]
+    assert counters["bad_requests"] >= 1  # the deep JSON at least
+    assert counters["dropped"] >= 2  # the garbage senders
+    assert agent.popen.poll() is None
+    abuse.stop(signal.SIGKILL, 2.0)
     assert agent.stop() == 0
