@@ -282,3 +282,44 @@ async def test_reload_applies_what_changed(
             assert agent.reloads == 1
     finally:
         peer.close()
+
+
+@netns
+async def test_root_commands_and_a_new_key(
+    link_pair: tuple[Netns, Netns], tmp_path: Path
+) -> None:
+    a, b = link_pair
+    path = tmp_path / "linkname.toml"
+    path.write_text('name = "keyed"\n')
+    key_file = tmp_path / "key"
+    key_file.write_text("daemon-test-shared-key-0123456789\n")
+    the_settings = settings(tmp_path, config=Config(name="keyed"), config_file=path)
+    peer = Peer(b, B_ID, "beta")
+    control_path = control.socket_path(tmp_path / "run")
+    try:
+        async with running(a, the_settings) as agent:
+            await wait_for(lambda: agent.endpoints["eth0"].state == "up")
+            await asyncio.sleep(1.2)  # "announce now" is limited to once a second
+            answer = await control.request(control_path, {"cmd": "announce"})
+            assert answer["announced"] == ["eth0"]
+            old = agent.endpoints["eth0"]
+            path.write_text(f'name = "keyed"\nkey_file = "{key_file}"\n')
+            answer = await control.request(control_path, {"cmd": "reload"})
+            assert answer["changed"] == ["key_file"]
+            new = agent.endpoints["eth0"]
+            assert new is not old  # restarted with tables that verify
+            assert new.key is not None
+            status = (await control.request(control_path, {"cmd": "status"}))["status"]
+            assert status["signed"] is True
+            assert status["reloads"] == 1
+            # Unsigned announcements are refused now, and counted.
+            await wait_for(lambda: new.state == "up")
+            peer.send(peer.announce())
+            await wait_for(lambda: sum(new.table.rejected.values()) >= 1)
+            assert agent.find("beta") == []
+            path.write_text("interval = 2\n")
+            with pytest.raises(control.ControlError, match="key 'interval'"):
+                await control.request(control_path, {"cmd": "reload"})
+            assert agent.config.key_file == str(key_file)
+    finally:
+        peer.close()
