@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, hostsfile
 from .announcer import Announcer
 from .auth import BadKeyError, Key
 from .codec import validate_name
@@ -260,6 +260,7 @@ async def run_announce(args: argparse.Namespace) -> int:
         args.interface, announcer=announcer, table=table, key=key, on_event=policy
     )
     policy.endpoint = endpoint
+    files = hostsfile.follow(endpoint, args.runtime_dir)
     stop = _stop_event()
     try:
         await endpoint.start()
@@ -269,8 +270,12 @@ async def run_announce(args: argparse.Namespace) -> int:
         "announcing %r on %s (host ID %s)", name, args.interface, host_id.hex()
     )
     try:
+        if files is not None:
+            files.start()
         await stop.wait()
     finally:
+        if files is not None:
+            files.close()
         await endpoint.close()
     _LOGGER.info("said goodbye on %s", args.interface)
     return EXIT_OK
@@ -337,12 +342,15 @@ async def run_watch(args: argparse.Namespace) -> int:
         dirty.set()
 
     endpoint = Endpoint(args.interface, key=key, on_event=on_event, on_state=on_state)
+    files = hostsfile.follow(endpoint, args.runtime_dir, by_default=False)
     stop = _stop_event()
     try:
         await endpoint.start()
     except EndpointError as err:
         raise UsageError(err.message) from None
     loop = asyncio.get_running_loop()
+    if files is not None:
+        files.start()
     try:
         while not stop.is_set():
             if not as_json:
@@ -366,6 +374,8 @@ async def run_watch(args: argparse.Namespace) -> int:
             for task in pending:
                 task.cancel()
     finally:
+        if files is not None:
+            files.close()
         await endpoint.close()
     if as_json:
         table = endpoint.table
@@ -468,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=f"linkname {__version__}",
         help="announced software text (default: %(default)s)",
     )
+    hostsfile.add_argument(announce)
 
     watch = sub.add_parser("watch", help="show the neighbour table live")
     common(watch)
@@ -476,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON object per event and line (default when not a terminal)",
     )
+    hostsfile.add_argument(watch)
 
     resolve = sub.add_parser("resolve", help="print the addresses of a name")
     resolve.add_argument("name", metavar="NAME")
