@@ -331,7 +331,8 @@ class HostsFileWriter:
     Feed it the table events (:meth:`on_event`, usable as the endpoint's
     ``on_event`` or chained with :func:`chain`). It rewrites the file at
     most every ``min_interval`` seconds when hosts join, leave, rename or
-    change addresses, when a written expiry falls behind by half a TTL, and
+    change addresses, when a written expiry falls behind by a third of the
+    TTL (so one lost announcement never lets a live record expire), and
     every ``refresh`` seconds (own record, expiry drift).
     """
 
@@ -384,7 +385,7 @@ class HostsFileWriter:
                 self.request()
                 return
             expiry = wall_expiry(neighbour.expires, loop.time(), self.clock())
-            if expiry - written >= max(1.0, neighbour.ttl / 2):
+            if expiry - written >= max(1.0, neighbour.ttl / 3):
                 self.request()
 
     def request(self, delay: float = 0.0) -> None:
