@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from linkname import control
+from linkname import control, hostsfile
 from linkname.cli import event_json, neighbour_json, with_zone
 from linkname.config import Config, ConfigError
 from linkname.const import ANNOUNCE
@@ -166,6 +166,14 @@ async def test_two_interfaces_one_identity(
             assert [e["event"] for e in first] == ["state", "state", "joined", "joined"]
             assert {e["interface"] for e in first} == {"eth0", "eth1"}
             sent = agent.endpoints["eth0"].counters.sent
+            # The NSS module's table file: our name and the peer's.
+            hosts = tmp_path / "run" / hostsfile.FILE_NAME
+            await wait_for(
+                lambda: (
+                    {"daemon-host", "beta"}
+                    <= {r.name for r in hostsfile.parse_table(hosts.read_bytes(), 0)}
+                )
+            )
         # Goodbye on both interfaces.
         goodbyes = set()
         deadline = time.monotonic() + 3.0
@@ -176,6 +184,7 @@ async def test_two_interfaces_one_identity(
         assert goodbyes == {h.link_local("eth0"), h.link_local("eth1")}
         assert sent >= 3
         assert not path.exists()
+        assert not hosts.exists()
     finally:
         peer.close()
 

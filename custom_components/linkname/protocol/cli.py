@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__, control
+from . import __version__, control, hostsfile
 from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import (
@@ -370,12 +370,15 @@ async def run_watch(args: argparse.Namespace) -> int:
 
     host = Host(keys=keys, on_event=on_event, on_state=on_state)
     endpoint = host.add_interface(args.interface)
+    files = hostsfile.follow(endpoint, args.runtime_dir, by_default=False)
     stop = _stop_event()
     try:
         await endpoint.start()
     except EndpointError as err:
         raise UsageError(err.message) from None
     loop = asyncio.get_running_loop()
+    if files is not None:
+        files.start()
     try:
         while not stop.is_set():
             if not as_json:
@@ -399,6 +402,8 @@ async def run_watch(args: argparse.Namespace) -> int:
             for task in pending:
                 task.cancel()
     finally:
+        if files is not None:
+            files.close()
         await host.close()
     if as_json:
         table = endpoint.table
@@ -797,8 +802,9 @@ def runtime_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime-dir",
         metavar="DIR",
-        help=f"runtime directory of the daemon (default ${ENV_RUNTIME_DIR}, "
-        f"else {DEFAULT_RUNTIME_DIR})",
+        help=f"runtime directory: the daemon's control socket and the table "
+        f"file of the NSS module (default ${ENV_RUNTIME_DIR}, else "
+        f"{DEFAULT_RUNTIME_DIR})",
     )
 
 

@@ -12,6 +12,9 @@
   builds the endpoint of every interface, so receivers see one host.
 * Control socket (:mod:`control`): ``status``, ``resolve`` and ``watch``
   for anyone, ``announce`` and ``reload`` for root.
+* Table file (:mod:`hostsfile`, for the NSS module): ``RUNTIME_DIR/hosts``,
+  the host's own name and every interface's neighbours, kept up to date
+  and removed at the end.
 * SIGHUP (:meth:`Daemon.reload`): re-reads the configuration file and
   applies what changed; a bad file is logged and the old settings stay.
 """
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import __version__, control, ifselect
+from . import __version__, control, hostsfile, ifselect
 from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import Config, ConfigError, load_config, merge, runtime_dir
@@ -101,6 +104,7 @@ class Daemon:
         self.served: list[str] = []  # the interfaces at the end (goodbye)
         self.skipped: list[ifselect.Choice] = []
         self.control: control.ControlServer | None = None
+        self.files: hostsfile.HostsFileWriter | None = None
         self.started_at = time.time()
         self.reloads = 0
         self._monitor: ifselect.LinkMonitor | None = None
@@ -208,6 +212,7 @@ class Daemon:
         else:
             await self.rescan()
         await self._start_control()
+        self._start_files()
         where = ", ".join(self.endpoints) or "no interface yet"
         _LOGGER.info(
             "announcing %r on %s (host ID %s)", self.name, where, host_id.hex()
@@ -250,12 +255,16 @@ class Daemon:
         if self.control is not None:
             await self.control.close()
             self.control = None
+        if self.files is not None:
+            self.files.close()
+            self.files = None
         self.served = list(self.endpoints)
         await self._close_all()
 
     async def _close_all(self) -> None:
         if self.host is not None:
             await self.host.close()
+        self._sync_files()
 
     def _on_netlink(self) -> None:
         if self._monitor is not None and self._monitor.drain():
@@ -317,6 +326,7 @@ class Daemon:
     async def _remove(self, interface: str) -> None:
         if self.host is not None and interface in self.host.endpoints:
             await self.host.remove_interface(interface)
+        self._sync_files()
 
     async def _open(self, interface: str) -> None:
         endpoint = self.make_endpoint(interface)
@@ -329,17 +339,22 @@ class Daemon:
                 _LOGGER.warning("%s: cannot use it: %s", interface, err.message)
             return
         self._open_errors.pop(interface, None)
+        self._sync_files()
         _LOGGER.info("%s: using it", interface)
 
     # -- events --------------------------------------------------------------
 
     def _on_event(self, interface: str, event: Event) -> None:
+        if self.files is not None:
+            self.files.on_event(event)
         if self.control is not None and self.control.watchers:
             data = self.views.event_json(event)
             data["interface"] = interface
             self.control.publish(data)
 
     def _on_state(self, interface: str, state: str) -> None:
+        if self.files is not None:
+            self.files.request()
         if self.control is not None and self.control.watchers:
             self.control.publish(
                 {
@@ -400,6 +415,10 @@ class Daemon:
         path = control.socket_path(self.runtime_dir())
         if self.control is None or self.control.path != path:
             await self._restart_control()
+        if self.files is None or self.files.path.parent != self.runtime_dir():
+            if self.files is not None:
+                self.files.close()
+            self._start_files()
         if self.explicit:
             for interface in self.explicit:
                 if interface not in self.endpoints:
@@ -438,6 +457,28 @@ class Daemon:
             return
         self.control = server
         _LOGGER.debug("control socket %s", server.path)
+
+    def _start_files(self) -> None:
+        """Begin writing the table file of the NSS module."""
+        writer = hostsfile.HostsFileWriter(self.runtime_dir() / hostsfile.FILE_NAME)
+
+        def own() -> list[hostsfile.HostRecord]:
+            return [
+                record
+                for endpoint in self.endpoints.values()
+                for record in hostsfile.own_records(endpoint, writer.clock)
+            ]
+
+        writer.own = own
+        writer.sources = list(self.endpoints.values())
+        self.files = writer
+        writer.start()
+
+    def _sync_files(self) -> None:
+        """The interfaces changed: the table file follows."""
+        if self.files is not None:
+            self.files.sources = list(self.endpoints.values())
+            self.files.request()
 
     async def _restart_control(self) -> None:
         if self.control is not None:
