@@ -39,7 +39,7 @@ from .const import DEFAULT_INTERVAL
 from .endpoint import UP, Endpoint, EndpointError
 from .host import Host
 from .hostinfo import HostInfo, describe
-from .state import load_or_create_host_id
+from .state import StateError, default_state_path, load_or_create_host_id
 from .table import (
     Event,
     Joined,
@@ -182,9 +182,10 @@ class Daemon:
         """Identity, endpoints, control socket; raises :class:`DaemonError`."""
         config = self.config
         self.keys = self._load_keys(config)
+        state_path = self.settings.state_path or default_state_path()
         try:
-            host_id = load_or_create_host_id(self.settings.state_path)
-        except Exception as err:  # StateError and OSError: one line
+            host_id = load_or_create_host_id(state_path)
+        except (StateError, OSError) as err:
             raise DaemonError(str(err)) from None
         self.info = self._describe(config)
         try:
