@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import tracemalloc
 
 import pytest
 
+from linkname import table as table_module
 from linkname.auth import Key, pseudo_header, sign
 from linkname.codec import Message, Reason, encode
 from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
@@ -581,3 +583,205 @@ def test_restore_after_a_restart_keeps_names_and_conflicts() -> None:
     msg = announce(1, name="renamed", seq=4, addresses=(lla(1), "2001:db8::1"))
     events = feed(table, msg._replace(model="Pi 5", manufacturer="Acme"), now=30.0)
     assert [type(e) for e in events] == [Refreshed]
+
+
+# -- bounded work under a same-name flood (issue 9, section 1) ----------------------
+
+
+class _CountingDict(dict):  # type: ignore[type-arg]
+    """A dict that counts walks over all of it (values, items, keys, iter)."""
+
+    walks = 0
+
+    def values(self):  # type: ignore[no-untyped-def, override]
+        _CountingDict.walks += 1
+        return super().values()
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        _CountingDict.walks += 1
+        return super().items()
+
+    def keys(self):  # type: ignore[no-untyped-def, override]
+        _CountingDict.walks += 1
+        return super().keys()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        _CountingDict.walks += 1
+        return super().__iter__()
+
+
+class _CountingHeapq:
+    """Stands in for the table's ``heapq``: counts the heap operations."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.heapified = 0  # items handed to heapify (rebuilds)
+
+    def heappush(self, heap: list[object], item: object) -> None:
+        self.calls += 1
+        heapq.heappush(heap, item)  # type: ignore[misc]
+
+    def heappop(self, heap: list[object]) -> object:
+        self.calls += 1
+        return heapq.heappop(heap)  # type: ignore[misc]
+
+    def heapreplace(self, heap: list[object], item: object) -> object:
+        self.calls += 1
+        return heapq.heapreplace(heap, item)  # type: ignore[misc]
+
+    def heapify(self, heap: list[object]) -> None:
+        self.calls += 1
+        self.heapified += len(heap)
+        heapq.heapify(heap)  # type: ignore[misc]
+
+
+SPELLINGS = ("dup", "DUP", "Dup", "dUp", "duP", "DUp", "dUP", "DuP")
+
+
+def _records(table: NeighbourTable) -> int:
+    """Every item the table keeps about entries and names, all containers."""
+    total = len(table._entries) + len(table._heap) + len(table._scheduled)
+    for group in table._groups.values():
+        if isinstance(group, tuple):
+            total += 1
+        else:
+            total += len(group.members) + len(group.heap)
+    return total + len(table._contested)
+
+
+def test_same_name_flood_costs_constant_work_per_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,024 host IDs announce "dup" (case varied) from 100 sources.
+
+    The revision-1 table recorded every pair (523,776 conflicts, 1,023 Conflict
+    events for the last join alone) and rebuilt that set on every departure.
+    Here the table never walks all its entries during an event, does a
+    bounded number of heap operations per event, reports the conflict once
+    and keeps records linear in the entries.
+    """
+    size = 1024
+    counting = _CountingHeapq()
+    monkeypatch.setattr(table_module, "heapq", counting)
+    table = NeighbourTable(capacity=size)
+    table._entries = _CountingDict()
+    step = 60.0 / (10 * 100) * 1.01  # 100 sources at the limiter's pace
+    conflicts: list[Conflict] = []
+    for n in range(size):
+        source = lla(n % 100 + 1)
+        msg = announce(n + 1, name=SPELLINGS[n % 8], ttl=65535, addresses=(source,))
+        events = feed(table, msg, now=n * step, source=source)
+        assert isinstance(events[0], Joined), events
+        conflicts += [e for e in events if isinstance(e, Conflict)]
+    assert len(table) == size
+    # One conflict, reported once, with the first host as its holder.
+    assert conflicts == [Conflict("DUP", (hid(1), hid(2)), holder=hid(1))]
+    assert len(table.conflicts()) == 1
+    assert len(table._groups) == 1
+    assert _records(table) <= 6 * size
+    assert _CountingDict.walks == 0
+    assert counting.calls <= 3 * size
+    holder = table.holder("dUP")
+    assert holder is not None
+    assert holder.host_id == hid(1)
+    assert len(table.find("Dup")) == size
+
+    # Each GOODBYE and remove takes the current holder: the worst case.
+    calls = counting.calls
+    end = size * step
+    for i in range(100):
+        victim = table.holder("dup")
+        assert victim is not None
+        events = feed(
+            table,
+            goodbye(int.from_bytes(victim.host_id)),
+            now=end,
+            source=victim.link_local,
+        )
+        assert [type(e) for e in events] == [Left, Conflict]
+        new_holder = events[1].holder  # type: ignore[attr-defined]
+        assert new_holder == hid(i + 2)  # the next-oldest claimant
+        assert table.holder("dup").host_id == new_holder  # type: ignore[union-attr]
+    for _ in range(100):
+        victim = table.holder("dup")
+        assert victim is not None
+        assert len(table.remove(victim.host_id)) == 2
+    assert _CountingDict.walks == 0
+    assert counting.calls - calls <= 10 * 200 + counting.heapified
+    assert _records(table) <= 6 * size
+
+    # The rest expire, one call per deadline (as the endpoint's timer does).
+    calls = counting.calls
+    expired = 0
+    while (deadline := table.next_deadline()) is not None:
+        events = table.expire(deadline)
+        expired += sum(isinstance(e, Left) for e in events)
+        assert len(events) <= 2
+    assert expired == size - 200
+    assert _CountingDict.walks == 0
+    assert counting.calls - calls <= 10 * size
+    assert counting.heapified <= 4 * size
+    assert table._groups == {}
+    assert table._contested == set()
+    assert _records(table) == 0
+
+
+def test_same_name_flood_memory_is_linear() -> None:
+    """Within 2x of the same number of distinct names (issue 9's goal)."""
+
+    def traced(names: list[str]) -> int:
+        table = NeighbourTable(capacity=len(names), new_per_source_per_minute=10**6)
+        datagrams = [
+            encode(announce(n + 1, name=name, addresses=(lla(n % 100 + 1),)))
+            for n, name in enumerate(names)
+        ]
+        tracemalloc.start()
+        try:
+            for n, data in enumerate(datagrams):
+                table.datagram_received(data, meta(lla(n % 100 + 1)), 0.0, WALL)
+            current, _peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert len(table) == len(names)
+        return current
+
+    same = traced([SPELLINGS[n % 8] for n in range(1024)])
+    distinct = traced([f"dup{n}" for n in range(1024)])
+    assert same < 2 * distinct
+    assert same < 2 * 1024 * 1024  # the revision-1 table held +125 MiB here
+
+
+def test_expire_with_a_limit_spreads_a_mass_expiry() -> None:
+    table = NeighbourTable()
+    for n in range(10):
+        feed(table, announce(n + 1, name="same" if n % 2 else f"h{n}", ttl=10))
+    first = table.expire(10.0, limit=4)
+    assert sum(isinstance(e, Left) for e in first) == 4
+    assert table.next_deadline() == 10.0  # still due
+    rest = table.expire(10.0, limit=100)
+    assert sum(isinstance(e, Left) for e in rest) == 6
+    assert table.next_deadline() is None
+    assert table.expire(10.0, limit=0) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("\u0390", "\u03aa\u0301"),  # issue 9: this pair escaped casefold alone
+        ("kitchen", "\uff2b\uff29\uff34\uff23\uff28\uff25\uff2e"),  # fullwidth
+        ("Straße", "STRASSE"),
+    ],
+)
+def test_conflicts_and_lookups_compare_nfkc_casefold(first: str, second: str) -> None:
+    table = NeighbourTable()
+    feed(table, announce(1, name=first), now=0.0)
+    events = feed(table, announce(2, name=second), now=1.0)
+    assert [e for e in events if isinstance(e, Conflict)] == [
+        Conflict(second, (hid(1), hid(2)), holder=hid(1))
+    ]
+    assert [n.host_id for n in table.find(first)] == [hid(1), hid(2)]
+    assert [n.host_id for n in table.find(second)] == [hid(1), hid(2)]
+    # A rename between the two spellings stays in the name's group.
+    events = feed(table, announce(1, name=second, seq=2), now=2.0)
+    assert [type(e) for e in events] == [Renamed]
+    assert len(table.conflicts()) == 1

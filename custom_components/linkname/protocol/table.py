@@ -192,18 +192,22 @@ Event: TypeAlias = (
 
 @dataclass(slots=True)
 class _Group:
-    """The hosts announcing one name (one :func:`name_key`).
+    """The hosts announcing one contested name (one :func:`name_key`).
 
     ``members`` maps host ID -> since (when the table heard it take the
-    name).  ``heap`` holds (since, host ID) items, only while there are two
-    members or more; items of members that left are skipped lazily, and the
-    heap is rebuilt when they outnumber the members, so each event costs
-    O(log n) at worst and memory stays linear in the members.
+    name).  ``heap`` holds (since, host ID) items; items of members that
+    left are skipped lazily, and the heap is rebuilt when they outnumber the
+    members, so each event costs O(log n) at worst and memory stays linear
+    in the members.  A name with one host is a plain (since, host ID) tuple
+    in the table's index instead: most names are not contested.
     """
 
     members: dict[bytes, float]
-    heap: list[tuple[float, bytes]] | None = None
-    reported: int = -1  # generation of the last Conflict report (-1: none)
+    heap: list[tuple[float, bytes]]
+    reported: int  # generation of the last Conflict report
+
+
+_Single: TypeAlias = tuple[float, bytes]  # (since, host ID): an uncontested name
 
 
 @dataclass(slots=True)
@@ -284,8 +288,9 @@ class NeighbourTable:
         # they reach the top, or dropped when the heap is compacted.
         self._heap: list[tuple[float, bytes]] = []
         self._scheduled: dict[bytes, float] = {}
-        # Names: name_key -> the group of hosts announcing it (_Group).
-        self._groups: dict[str, _Group] = {}
+        # Names: name_key -> the host announcing it (_Single) or the group
+        # of hosts announcing it (_Group).
+        self._groups: dict[str, _Group | _Single] = {}
         self._contested: set[str] = set()  # keys of groups with 2+ members
         self._generation = 0  # bumped by clear_conflicts
         self._sources: dict[str, bytes] = {}  # link-local source text -> packed
@@ -340,8 +345,10 @@ class NeighbourTable:
         group = self._groups.get(name_key(name))
         if group is None:
             return []
-        holder = self._holder(group)
         entries = self._entries
+        if isinstance(group, tuple):
+            return [entries[group[1]]]
+        holder = self._holder(group)
         return [entries[holder]] + [entries[h] for h in group.members if h != holder]
 
     def holder(self, name: str) -> Neighbour | None:
@@ -350,7 +357,11 @@ class NeighbourTable:
         O(1) amortised: a dictionary look-up and the top of the group's heap.
         """
         group = self._groups.get(name_key(name))
-        return None if group is None else self._entries[self._holder(group)]
+        if group is None:
+            return None
+        if isinstance(group, tuple):
+            return self._entries[group[1]]
+        return self._entries[self._holder(group)]
 
     def conflicts(self) -> list[Conflict]:
         """One :class:`Conflict` for every name announced by 2+ host IDs now.
@@ -361,6 +372,7 @@ class NeighbourTable:
         entries = self._entries
         for key in self._contested:
             group = self._groups[key]
+            assert isinstance(group, _Group)
             holder = self._holder(group)
             other = next(h for h in group.members if h != holder)
             out.append(Conflict(entries[holder].name, _pair(holder, other), holder))
@@ -562,8 +574,6 @@ class NeighbourTable:
     def _holder(group: _Group) -> bytes:
         """The host ID holding the group's name (lazily cleans the heap)."""
         heap = group.heap
-        if heap is None:
-            return next(iter(group.members))
         members = group.members
         while True:
             since, host_id = heap[0]
@@ -575,15 +585,22 @@ class NeighbourTable:
         """Add ``entry`` to its name's group; a Conflict if that is news."""
         key = name_key(entry.name)
         host_id = entry.host_id
-        group = self._groups.get(key)
+        groups = self._groups
+        group = groups.get(key)
         if group is None:
-            self._groups[key] = _Group({host_id: since})
+            groups[key] = (since, host_id)
             return []
-        old_holder = self._holder(group)
-        members = group.members
-        if group.heap is None:
-            group.heap = [(s, h) for h, s in members.items()]
+        if isinstance(group, tuple):
+            # Contested from now on.
+            old_since, old_holder = group
+            group = _Group(
+                {old_holder: old_since}, [(old_since, old_holder)], self._generation - 1
+            )
+            groups[key] = group
             self._contested.add(key)
+        else:
+            old_holder = self._holder(group)
+        members = group.members
         members[host_id] = since
         heap = group.heap
         heapq.heappush(heap, (since, host_id))
@@ -603,17 +620,16 @@ class NeighbourTable:
         key = name_key(entry.name)
         host_id = entry.host_id
         group = self._groups[key]
+        if isinstance(group, tuple):
+            del self._groups[key]
+            return []
         was_holder = self._holder(group) == host_id
         members = group.members
         del members[host_id]
-        if not members:
-            del self._groups[key]
-            return []
         holder = self._holder(group)
         if len(members) == 1:
-            # Uncontested again: a fresh one-member group (the dict may hold
-            # the slots of many members that left), reported anew later.
-            self._groups[key] = _Group({holder: members[holder]})
+            # Uncontested again (a fresh conflict is reported anew later).
+            self._groups[key] = (members[holder], holder)
             self._contested.discard(key)
             return []
         if not was_holder or group.reported != self._generation:
@@ -656,15 +672,23 @@ class NeighbourTable:
             heapq.heapreplace(heap, (expires, host_id))
         return None
 
-    def expire(self, now: float) -> list[Event]:
-        """Remove every entry whose lifetime has run out by ``now``."""
+    def expire(self, now: float, limit: int | None = None) -> list[Event]:
+        """Remove every entry whose lifetime has run out by ``now``.
+
+        With ``limit``, at most that many entries leave in this call (the
+        others stay due: :meth:`next_deadline` is then <= ``now``), so a
+        caller on an event loop can spread a mass expiry over several
+        callbacks.  Each entry costs O(log n).
+        """
         events: list[Event] = []
-        while self._heap and self._heap[0][0] <= now:
+        left = -1 if limit is None else limit
+        while left and self._heap and self._heap[0][0] <= now:
             expires, host_id = heapq.heappop(self._heap)
             entry = self._due(expires, host_id)
             if entry is not None:
                 events.append(Left(entry, LeftReason.EXPIRED))
                 events.extend(self._forget(host_id))
+                left -= 1
         return events
 
     # -- management --------------------------------------------------------
