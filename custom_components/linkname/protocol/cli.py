@@ -11,16 +11,18 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import __version__
+from .announcer import validate_attribute
 from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .const import DEFAULT_INTERVAL, MAX_NAME_BYTES
@@ -52,6 +54,15 @@ class UsageError(Exception):
     """A one-line error for the user (exit status 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit status 2), as promised."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``linkname: error: MESSAGE (see '... --help')`` and exit 2."""
+        text = " ".join(message.split())
+        self.exit(EXIT_ERROR, f"linkname: error: {text} (see '{self.prog} --help')\n")
+
+
 # -- helpers -----------------------------------------------------------------
 
 
@@ -75,11 +86,24 @@ def valid_name_from(text: str) -> str:
 def _load_keys(paths: Sequence[str] | None) -> list[Key]:
     """The keys of ``--key-file`` (repeatable; the first one signs)."""
     keys = []
+    warned: set[str] = set()
     for path in paths or ():
         try:
-            keys.append(Key.from_file(path))
+            key, mode = Key.from_file_with_mode(path)
         except BadKeyError as err:
             raise UsageError(f"bad key file {path}: {err}") from None
+        keys.append(key)
+        real = os.path.realpath(path)
+        if mode & 0o044 and real not in warned:
+            warned.add(real)
+            _LOGGER.warning(
+                "key file %s is readable by %s: make it readable only by "
+                "linkname (chmod 600, or systemd's LoadCredential=)",
+                path,
+                "group and others"
+                if mode & 0o044 == 0o044
+                else ("others" if mode & 0o004 else "group"),
+            )
     try:
         key_ring(keys)
     except BadKeyError as err:
@@ -95,6 +119,26 @@ def _interval(text: str) -> float:
     if not 5 <= value <= 3600:
         raise argparse.ArgumentTypeError("the interval is 5 to 3600 seconds")
     return value
+
+
+def _name(text: str) -> str:
+    try:
+        return validate_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _attribute(what: str) -> Callable[[str], str]:
+    """An argparse type: a valid MODEL, OS or SOFTWARE text (section 4.6)."""
+
+    def check(text: str) -> str:
+        try:
+            return validate_attribute(what, text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    check.__name__ = what  # argparse names the type in some messages
+    return check
 
 
 def _timeout(text: str) -> float:
@@ -382,7 +426,7 @@ async def run_resolve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``linkname`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="linkname",
         description="Announce and find hosts by name on the local link "
         "(linkname/1: IPv6 ff02::1:1, UDP 1903).",
@@ -412,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(announce)
     announce.add_argument(
-        "--name", help="name to announce (default: the host name, made valid)"
+        "--name",
+        type=_name,
+        help="name to announce (default: the host name, made valid)",
     )
     announce.add_argument(
         "--interval",
@@ -426,10 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"host ID state file (default {default_state_path()})",
     )
-    announce.add_argument("--model", help="announced model text")
-    announce.add_argument("--os", help="announced operating system text")
+    announce.add_argument(
+        "--model", type=_attribute("model"), help="announced model text"
+    )
+    announce.add_argument(
+        "--os", type=_attribute("os"), help="announced operating system text"
+    )
     announce.add_argument(
         "--software",
+        type=_attribute("software"),
         default=f"linkname {__version__}",
         help="announced software text (default: %(default)s)",
     )
@@ -443,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     resolve = sub.add_parser("resolve", help="print the addresses of a name")
-    resolve.add_argument("name", metavar="NAME")
+    resolve.add_argument("name", metavar="NAME", type=_name)
     common(resolve)
     resolve.add_argument(
         "--timeout",

@@ -38,6 +38,7 @@ from .announcer import GOODBYE_SPACING, Announcer, Transmit
 from .auth import Key, pseudo_header, sign
 from .codec import EncodeError, encode, validate_name
 from .const import GROUP, MAX_DATAGRAM, PORT
+from .state import os_error_text
 from .table import (
     AddressChanged,
     Event,
@@ -137,20 +138,31 @@ def parse_ancillary(
     return destination, ifindex, hop_limit
 
 
-def _bind_error(err: OSError, what: str) -> EndpointError:
+def _bind_error(err: OSError, interface: str, what: str) -> EndpointError:
+    """A socket error as a one-line :class:`EndpointError` naming the interface
+    (its words, never a bare "[Errno 19]")."""
+    text = os_error_text(err)
     if err.errno == errno.EADDRINUSE:
         return EndpointError(
             PORT_IN_USE,
             f"UDP port {PORT} is in use by a program that does not share it "
-            f"(SO_REUSEADDR) ({what})",
+            f"(SO_REUSEADDR) ({what} on {interface})",
         )
     if err.errno in (errno.EACCES, errno.EPERM):
-        return EndpointError(PERMISSION_DENIED, f"permission denied ({what}): {err}")
+        return EndpointError(
+            PERMISSION_DENIED, f"permission denied ({what} on {interface}): {text}"
+        )
     if err.errno in (errno.ENODEV, errno.ENXIO):
-        return EndpointError(NO_INTERFACE, f"interface vanished ({what}): {err}")
+        return EndpointError(
+            NO_INTERFACE, f"no such interface: {interface} (vanished: {what})"
+        )
     if err.errno == errno.EAFNOSUPPORT:
-        return EndpointError(NO_LINK_LOCAL, f"IPv6 is not available ({what}): {err}")
-    return EndpointError(PERMISSION_DENIED, f"cannot open UDP socket ({what}): {err}")
+        return EndpointError(
+            NO_LINK_LOCAL, f"IPv6 is not available ({what} on {interface}): {text}"
+        )
+    return EndpointError(
+        PERMISSION_DENIED, f"cannot open UDP socket ({what} on {interface}): {text}"
+    )
 
 
 def open_rx_socket(ifindex: int, group: str = GROUP, port: int = PORT) -> socket.socket:
@@ -317,7 +329,10 @@ class Endpoint:
         try:
             ifindex = netif.interface_index(self.interface)
         except netif.InterfaceError as err:
-            raise EndpointError(NO_INTERFACE, str(err)) from None
+            text = os_error_text(err)
+            if not text.startswith("invalid"):
+                text = f"no such interface: {self.interface}"
+            raise EndpointError(NO_INTERFACE, text) from None
         entries = [
             e
             for e in netif.link_local_addresses(netif.read_addresses(), self.interface)
@@ -440,12 +455,12 @@ class Endpoint:
         try:
             rx = open_rx_socket(ifindex, self.group, self.port)
         except OSError as err:
-            raise _bind_error(err, f"group socket on {self.interface}") from None
+            raise _bind_error(err, self.interface, "group socket") from None
         try:
             tx = open_tx_socket(ifindex)
         except OSError as err:
             rx.close()
-            raise _bind_error(err, f"sending socket on {self.interface}") from None
+            raise _bind_error(err, self.interface, "sending socket") from None
         self._rx, self._tx = rx, tx
         self._tx_port = tx.getsockname()[1]
         self.ifindex = ifindex
