@@ -217,9 +217,10 @@ def test_name_hijack_attempt_against_linkname_announce(
             sender.send(announce(forger_ll, name, host_id=forger_id, seq=seq, ttl=15))
             time.sleep(0.5)
         # The forger is in the watcher's table: a conflict, seen and reported.
-        watch.wait_event(
+        _, conflict = watch.wait_event(
             lambda e: e["event"] == "conflict" and e["name"] == name, limit=3.0
         )
+        assert conflict["holder"] == victim_id  # the watcher prefers the victim
         victim.wait_err(f"host {forger_id.hex()} on eth0 announces our name")
         time.sleep(2.0)  # the victim's answer to a rename would be out by now
         found = world.b.run(LINKNAME, "resolve", name, "-i", "eth0", "--timeout", "3")

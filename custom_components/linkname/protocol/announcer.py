@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .codec import Message, text_problem, validate_name
+from .codec import Message, name_key, text_problem, validate_name
 from .const import (
     ANNOUNCE,
     DEFAULT_INTERVAL,
@@ -55,7 +55,7 @@ MAX_SUFFIX = 999  # NAME-2 .. NAME-999, then a name made of the host ID
 
 def same_name(a: str, b: str) -> bool:
     """Whether two names are equal under the comparison of section 4.6."""
-    return a.casefold() == b.casefold()
+    return name_key(a) == name_key(b)
 
 
 def validate_attribute(what: str, text: str) -> str:

@@ -193,11 +193,12 @@ def event_json(event: Event) -> dict[str, Any]:
             out = {"event": "refreshed", **neighbour_json(neighbour)}
         case Left(neighbour, reason):
             out = {"event": "left", **neighbour_json(neighbour), "reason": reason}
-        case Conflict(name, host_ids):
+        case Conflict(name, host_ids, holder):
             out = {
                 "event": "conflict",
                 "name": name,
                 "host_ids": [h.hex() for h in host_ids],
+                "holder": holder.hex(),
             }
         case Rejected(reason, source, detail):
             out = {
@@ -409,8 +410,7 @@ async def run_resolve(args: argparse.Namespace) -> int:
         found = await endpoint.resolve(args.name, args.timeout)
     finally:
         await host.close()
-    # The longest-known holder of the name first (section 6.3).
-    found.sort(key=lambda n: (n.first_seen, n.host_id))
+    # The table lists the holder of the name first (section 6.3).
     seen: set[str] = set()
     for neighbour in found:
         for address in neighbour.addresses:

@@ -261,16 +261,14 @@ class Host:
     def find(self, name: str) -> list[tuple[str, Neighbour]]:
         """(interface, neighbour) for every neighbour announcing ``name``.
 
-        The longest-known holder comes first (first heard earliest): in a
-        conflict, the host that held the name before is preferred (6.3).
+        Interface by interface (in the order they were added), each table's
+        holder of the name first (section 6.3: lookups prefer the holder).
         """
-        hits = [
+        return [
             (interface, neighbour)
             for interface, endpoint in self._endpoints.items()
             for neighbour in endpoint.table.find(name)
         ]
-        hits.sort(key=lambda hit: (hit[1].first_seen, hit[1].host_id))
-        return hits
 
     # -- the name ----------------------------------------------------------
 
