@@ -36,7 +36,7 @@ from typing import Final
 from . import netif
 from .announcer import GOODBYE_SPACING, Announcer, Transmit
 from .auth import Key, pseudo_header, sign
-from .codec import EncodeError, encode, validate_name
+from .codec import EncodeError, Reason, encode, validate_name
 from .const import GROUP, MAX_DATAGRAM, PORT
 from .state import os_error_text
 from .table import (
@@ -47,6 +47,7 @@ from .table import (
     NeighbourTable,
     Queried,
     Refreshed,
+    Rejected,
     Renamed,
     RxMeta,
     Updated,
@@ -123,8 +124,9 @@ def parse_ancillary(
 ) -> tuple[str, int, int]:
     """Destination address, arrival ifindex and hop limit from ``recvmsg``.
 
-    Missing items come back as ``("::", 0, -1)`` parts, which the table
-    rejects (wrong interface, hop limit).
+    Missing items come back as ``("::", 0, -1)`` parts (see
+    :func:`missing_control`): such a datagram cannot be checked and is
+    dropped as ``missing_control`` (section 9.2).
     """
     destination, ifindex, hop_limit = "::", 0, -1
     for level, kind, data in ancdata:
@@ -136,6 +138,16 @@ def parse_ancillary(
         elif kind == socket.IPV6_HOPLIMIT and len(data) >= _INT.size:
             hop_limit = _INT.unpack_from(data)[0]
     return destination, ifindex, hop_limit
+
+
+def missing_control(ifindex: int, hop_limit: int) -> str | None:
+    """What :func:`parse_ancillary` did not find, or None when complete."""
+    missing = []
+    if ifindex == 0:
+        missing.append("IPV6_PKTINFO")
+    if hop_limit < 0:
+        missing.append("IPV6_HOPLIMIT")
+    return " and ".join(missing) or None
 
 
 def _bind_error(err: OSError, interface: str, what: str) -> EndpointError:
@@ -504,6 +516,13 @@ class Endpoint:
                 return
             counters.received += 1
             destination, ifindex, hop_limit = parse_ancillary(ancdata)
+            missing = missing_control(ifindex, hop_limit)
+            if missing is not None:
+                # Not checkable (interface, hop limit, pseudo-header): drop.
+                table.rejected[Reason.MISSING_CONTROL] += 1
+                reject = Rejected(Reason.MISSING_CONTROL, address[0], missing)
+                self._dispatch([reject], now)
+                continue
             meta = RxMeta(
                 address[0].split("%", 1)[0],
                 address[1],
