@@ -32,7 +32,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from types import MappingProxyType
 
-from .announcer import Announcer, NameClaim, SequenceSpace, same_name
+from .announcer import (
+    Announcer,
+    NameClaim,
+    SequenceSpace,
+    same_name,
+    validate_attribute,
+)
 from .auth import Key, key_ring
 from .const import DEFAULT_INTERVAL, GROUP, PORT
 from .endpoint import CHECK_INTERVAL, Endpoint
@@ -147,9 +153,9 @@ class Host:
         self, *, model: str | None, os: str | None, software: str | None
     ) -> None:
         """Change MODEL, OS and SOFTWARE (None: not sent); announced next time."""
-        Announcer(
-            host_id=self.host_id, name="x", model=model, os=os, software=software
-        )  # validates like the constructor does
+        for what, text in (("model", model), ("os", os), ("software", software)):
+            if text is not None:
+                validate_attribute(what, text)
         for announcer in self._announcers():
             announcer.model, announcer.os, announcer.software = model, os, software
         self._template.model, self._template.os = model, os
@@ -229,10 +235,15 @@ class Host:
         """Say GOODBYE on ``interface``, close and forget its endpoint.
 
         KeyError if it was not added.  The other interfaces carry on with
-        the same identity (their sequence numbers continue).
+        the same identity (their sequence numbers continue) and announce at
+        once, so that a receiver on a link shared with the removed interface
+        takes the GOODBYE as a path lost, not the host gone, for long
+        (section 4.7).
         """
         endpoint = self._endpoints.pop(interface)
         await endpoint.close()
+        for other in self._endpoints.values():
+            other.announce_now()
 
     async def close(self) -> None:
         """Remove every interface (GOODBYE on each)."""

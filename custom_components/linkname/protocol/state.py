@@ -12,7 +12,10 @@ Where (first match wins), see :func:`default_state_path`:
 3. ``$XDG_STATE_HOME/linkname/host-id.json``;
 4. ``~/.local/state/linkname/host-id.json``.
 
-All interfaces of a host share the file (one host ID per host).  The file is
+All interfaces of a host share the file (one host ID per host; the boot ID
+and the sequence numbers, shared by the interfaces too, start anew with
+every start and are not stored, see :class:`linkname.host.Host`).  The file
+is read only if it is a regular file of at most 64 KiB.  The file is
 created atomically with mode 0600 (its directory 0700) and two processes that
 start at the same time agree on one ID.  A file that exists but cannot be
 read or parsed is an error, never silently replaced: replacing it would
