@@ -178,6 +178,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         ("--os", "Debian\n13", "control"),
         ("--name", "two.labels", "'.'"),
         ("--name", "\u200bzero-width", "format"),
+        ("--manufacturer", " Acme", "leading"),
     ],
 )
 def test_bad_announce_arguments_are_one_line_exit_2(
@@ -362,7 +363,7 @@ def joined(name: str) -> Callable[[dict[str, Any]], bool]:
 def test_announce_seen_by_watch_within_1s_and_goodbye(net: Net) -> None:
     watch = net.watch(net.b)
     spawned = time.monotonic()
-    announce = net.announce(net.a, "alpha")
+    announce = net.announce(net.a, "alpha", "--manufacturer", "Raspberry Pi Ltd")
     up = announce.wait_err("up, source")
     seen, event = watch.wait_event(joined("alpha"))
     print(
@@ -372,6 +373,7 @@ def test_announce_seen_by_watch_within_1s_and_goodbye(net: Net) -> None:
     assert seen - up < 1.0
     assert event["addresses"][0] == net.a.link_local()
     assert event["software"] == f"linkname {__version__}"
+    assert event["manufacturer"] == "Raspberry Pi Ltd"
     assert event["ttl"] == 15
     assert event["signed"] is False
     # A watch started later learns of it at once through its QUERY.

@@ -15,7 +15,7 @@ import pytest
 
 from linkname.announcer import PROBE_WAIT, TIE_WINDOW, Announcer, Transmit
 from linkname.auth import BadKeyError, Key
-from linkname.codec import Message, encode
+from linkname.codec import Message, decode, encode
 from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
 from linkname.endpoint import Endpoint
 from linkname.host import Host
@@ -199,14 +199,23 @@ def test_bad_configuration_is_value_error() -> None:
 def test_set_attributes_reach_every_interface() -> None:
     host, clock = make_host()
     eth0 = started(host, "eth0", clock, 1)
-    host.set_attributes(model="Pi 5", os="Debian 13", software=None)
+    host.set_attributes(
+        model="Pi 5", os="Debian 13", software=None, manufacturer="Raspberry Pi"
+    )
     late = started(host, "eth1", clock, 2)
     for endpoint in (eth0, late):
         sent = [t for _, t in poll(endpoint, clock.now + 1) if t.message.name]
         assert sent
-        assert {(t.message.model, t.message.os) for t in sent} == {
-            ("Pi 5", "Debian 13")
-        }
+        assert {
+            (t.message.model, t.message.os, t.message.software, t.message.manufacturer)
+            for t in sent
+        } == {("Pi 5", "Debian 13", None, "Raspberry Pi")}
+        for transmit in sent:  # and they encode (the receiver's rules)
+            assert decode(encode(transmit.message)) == transmit.message
+    with pytest.raises(ValueError, match="invalid manufacturer"):
+        host.set_attributes(model=None, os=None, software=None, manufacturer="")
+    assert eth0.announcer is not None
+    assert eth0.announcer.manufacturer == "Raspberry Pi"  # nothing changed
 
 
 # -- names: probe, defend, yield, return ------------------------------------------

@@ -73,6 +73,13 @@ def validate_attribute(what: str, text: str) -> str:
     return text
 
 
+def validate_attributes(**texts: str | None) -> None:
+    """:func:`validate_attribute` for each keyword whose value is not None."""
+    for what, text in texts.items():
+        if text is not None:
+            validate_attribute(what, text)
+
+
 def suffixed_name(base: str, n: int) -> str:
     """``base-n``, ``base`` shortened at a character boundary to fit 63 bytes."""
     suffix = f"-{n}"
@@ -215,6 +222,7 @@ class Announcer:
         boot_id: int | None = None,
         sequence: SequenceSpace | None = None,
         decide_name: Callable[[Announcer, float], str] | None = None,
+        manufacturer: str | None = None,
     ) -> None:
         if len(host_id) != 16:
             raise ValueError("host_id must be 16 bytes")
@@ -226,12 +234,13 @@ class Announcer:
         self.name = validate_name(name)
         self.addresses = addresses
         self.interval = interval
-        for what, text in (("model", model), ("os", os), ("software", software)):
-            if text is not None:
-                validate_attribute(what, text)
+        validate_attributes(
+            model=model, os=os, software=software, manufacturer=manufacturer
+        )
         self.model = model
         self.os = os
         self.software = software
+        self.manufacturer = manufacturer
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self.boot_id = secrets.randbits(32) if boot_id is None else boot_id
         self.sequence = SequenceSpace() if sequence is None else sequence
@@ -373,6 +382,7 @@ class Announcer:
             self.model,
             self.os,
             self.software,
+            manufacturer=self.manufacturer,
         )
 
     def make_query(self, name: str | None = None) -> Message:

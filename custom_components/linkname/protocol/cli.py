@@ -169,6 +169,7 @@ def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
         "model": neighbour.model,
         "os": neighbour.os,
         "software": neighbour.software,
+        "manufacturer": neighbour.manufacturer,
         "ttl": neighbour.ttl,
         "signed": neighbour.signed,
     }
@@ -261,6 +262,7 @@ async def run_announce(args: argparse.Namespace) -> int:
             model=args.model,
             os=args.os,
             software=args.software,
+            manufacturer=args.manufacturer,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -477,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     announce.add_argument(
         "--os", type=_attribute("os"), help="announced operating system text"
+    )
+    announce.add_argument(
+        "--manufacturer",
+        type=_attribute("manufacturer"),
+        help="announced manufacturer text (revision 2 MANUFACTURER TLV)",
     )
     announce.add_argument(
         "--software",

@@ -37,7 +37,7 @@ from .announcer import (
     NameClaim,
     SequenceSpace,
     same_name,
-    validate_attribute,
+    validate_attributes,
 )
 from .auth import Key, key_ring
 from .const import DEFAULT_INTERVAL, GROUP, PORT
@@ -83,6 +83,7 @@ class Host:
         model: str | None = None,
         os: str | None = None,
         software: str | None = None,
+        manufacturer: str | None = None,
         capacity: int = DEFAULT_CAPACITY,
         boot_id: int | None = None,
         rng: random.Random | None = None,
@@ -118,6 +119,7 @@ class Host:
             model=model,
             os=os,
             software=software,
+            manufacturer=manufacturer,
             boot_id=self.boot_id,
             sequence=self.sequence,
         )
@@ -150,16 +152,24 @@ class Host:
         return new
 
     def set_attributes(
-        self, *, model: str | None, os: str | None, software: str | None
+        self,
+        *,
+        model: str | None,
+        os: str | None,
+        software: str | None,
+        manufacturer: str | None = None,
     ) -> None:
-        """Change MODEL, OS and SOFTWARE (None: not sent); announced next time."""
-        for what, text in (("model", model), ("os", os), ("software", software)):
-            if text is not None:
-                validate_attribute(what, text)
-        for announcer in self._announcers():
-            announcer.model, announcer.os, announcer.software = model, os, software
-        self._template.model, self._template.os = model, os
-        self._template.software = software
+        """Change MODEL, OS, SOFTWARE, MANUFACTURER (None: not sent).
+
+        ValueError if one is invalid (then nothing changes); the new values
+        go out with the next ANNOUNCE of each interface.
+        """
+        validate_attributes(
+            model=model, os=os, software=software, manufacturer=manufacturer
+        )
+        for announcer in (self._template, *self._announcers()):
+            announcer.model, announcer.os = model, os
+            announcer.software, announcer.manufacturer = software, manufacturer
 
     # -- interfaces --------------------------------------------------------
 
@@ -196,6 +206,7 @@ class Host:
                 model=template.model,
                 os=template.os,
                 software=template.software,
+                manufacturer=template.manufacturer,
                 rng=self.rng,
                 boot_id=self.boot_id,
                 sequence=self.sequence,
