@@ -32,6 +32,7 @@ from linkname.auth import (
 from linkname.codec import Auth, DecodeError, Message, Reason, decode, encode
 from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
 from linkname.state import StateError, read_host_id
+from linkname.table import Joined, Left, NeighbourTable, RxMeta
 
 from . import vectors
 
@@ -545,3 +546,29 @@ def test_key_file_mode_is_reported(tmp_path: Path) -> None:
     key, mode = Key.from_file_with_mode(path)
     assert key == KEY
     assert mode & 0o777 == 0o640
+
+
+def test_restarted_table_takes_no_replay_after_goodbye() -> None:
+    """Issue 9 section 5: the ghost entry of a replay after a receiver restart."""
+    rx = RxMeta(SOURCE, 40000, GROUP, PORT, 3, 255)
+    pseudo = pseudo_header(SOURCE, 40000, GROUP, PORT)
+
+    def signed(message: Message, wall: int) -> bytes:
+        return sign(encode(message), KEY, pseudo, wall)
+
+    hello = Message(ANNOUNCE, HOST, 7, 1, 180, name="pi", addresses=(SOURCE,))
+    captured = signed(hello, NOW)
+    first = NeighbourTable(keys=[KEY], ifindex=3)
+    assert isinstance(first.datagram_received(captured, rx, 0.0, NOW)[0], Joined)
+    bye = signed(Message(GOODBYE, HOST, 7, 2), NOW + 1000)
+    assert isinstance(first.datagram_received(bye, rx, 1.0, NOW + 1000)[0], Left)
+    # The receiver restarts 30 s later (new table, empty replay state): it
+    # hears another host, then the captured ANNOUNCE replayed.
+    later = NOW + 30_000
+    second = NeighbourTable(keys=[KEY], ifindex=3)
+    other = Message(ANNOUNCE, bytes(16), 1, 1, 180, name="nas", addresses=(SOURCE,))
+    fresh = signed(other, later)
+    assert isinstance(second.datagram_received(fresh, rx, 0.0, later)[0], Joined)
+    events = second.datagram_received(captured, rx, 1.0, later + 10)
+    assert [e.reason for e in events] == [Reason.STALE_TIMESTAMP]  # type: ignore[attr-defined]
+    assert second.get(HOST) is None  # no ghost entry
