@@ -431,3 +431,14 @@ async def _dual(host: Host, host_ns: Netns, listener: Peer, sources: set[str]) -
     assert meta.source == host_ns.link_local("eth0")
     assert again.seq > goodbye.seq
     assert again.boot_id == host.boot_id
+
+
+def test_rename_false_keeps_the_configured_name() -> None:
+    host, clock = make_host(rename=False)
+    eth0 = started(host, "eth0", clock)
+    heard(eth0, LOW, "kitchen", clock.now + 0.05)  # held before the probe ends
+    sent = poll(eth0, clock.now + 0.3)
+    assert names_sent(sent) == ["kitchen"]
+    clock.now = sent[-1][0] + TIE_WINDOW / 2
+    heard(eth0, ATTACKER, "kitchen", clock.now)  # a tie it would lose
+    assert host.name == "kitchen"

@@ -123,6 +123,9 @@ class NameClaim:
       smaller makes it yield.
     * A host that had to take ``NAME-N`` returns to its configured name as
       soon as nobody else holds it (:meth:`released`).
+
+    ``rename`` False never changes the name (spec 6.3: an implementation MAY
+    keep its name and report the conflict, as Home Assistant does).
     """
 
     def __init__(
@@ -130,11 +133,14 @@ class NameClaim:
         host_id: bytes,
         name: str,
         holders: Callable[[str], Iterable[bytes]] = lambda name: (),
+        *,
+        rename: bool = True,
     ) -> None:
         self.host_id = host_id
         self.configured = validate_name(name)
         self.name = self.configured
         self.holders = holders
+        self.rename = rename
         self.claimed_at: float | None = None  # None: still probing
 
     @property
@@ -147,7 +153,7 @@ class NameClaim:
 
     def free_name(self) -> str:
         """The configured name if free, else the first free ``NAME-N``."""
-        if not self._held(self.configured):
+        if not self.rename or not self._held(self.configured):
             return self.configured
         for n in range(2, MAX_SUFFIX + 1):
             candidate = suffixed_name(self.configured, n)
@@ -168,7 +174,7 @@ class NameClaim:
         Called when a host joins with our name or renames to it.  While
         probing nothing happens (:meth:`settle` will see it in the table).
         """
-        if self.claimed_at is None or other == self.host_id:
+        if self.claimed_at is None or other == self.host_id or not self.rename:
             return None
         if now - self.claimed_at <= TIE_WINDOW and other < self.host_id:
             self.name = self.free_name()

@@ -67,7 +67,9 @@ class Host:
 
     ``name`` None makes a listen-only host (``watch``, ``resolve``): it
     announces nothing and its QUERYs carry its host ID (random unless
-    given).  ``keys`` are all accepted; the first one signs what is sent.
+    given).  ``rename`` False keeps the configured name in every conflict
+    (it is still defended and conflicts are still logged; Home Assistant's
+    choice, spec 6.3).  ``keys`` are all accepted; the first one signs.
     Two different keys with one key ID raise
     :class:`~linkname.auth.BadKeyError`.  ``clock`` is the monotonic clock
     of the event loop (``time.monotonic``, what asyncio uses).
@@ -91,6 +93,7 @@ class Host:
         on_state: StateCallback | None = None,
         on_name: NameCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
+        rename: bool = True,
     ) -> None:
         host_id = secrets.token_bytes(HOST_ID_LEN) if host_id is None else host_id
         if len(host_id) != HOST_ID_LEN:
@@ -123,7 +126,11 @@ class Host:
             boot_id=self.boot_id,
             sequence=self.sequence,
         )
-        self.claim = None if name is None else NameClaim(host_id, name, self.holders)
+        self.claim = (
+            None
+            if name is None
+            else NameClaim(host_id, name, self.holders, rename=rename)
+        )
 
     # -- identity ----------------------------------------------------------
 
