@@ -111,6 +111,8 @@ class Calls:
     def summary(self) -> dict[str, float]:
         """Longest and median call in milliseconds."""
         values = self.times
+        if not values:
+            return {"calls": 0}
         clean = [v for i, v in enumerate(values) if i not in self.with_gc] or [0]
         return {
             "calls": len(values),
