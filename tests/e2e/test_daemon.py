@@ -182,7 +182,8 @@ def test_bad_configuration_is_one_line_exit_2(fast_lab: Lab, tmp_path: Path) -> 
     assert "cannot read" in result.stderr
     result = run(ns, "announce", "--model", "bad\u202eone")
     assert result.returncode == 2
-    assert result.stderr.startswith("linkname: error: --model: must be")
+    assert result.stderr.startswith("linkname: error: argument --model: invalid")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @netns

@@ -191,6 +191,25 @@ def _flood(world: World, injector: Injector) -> None:
     assert world.linkname_problems() == []
 
 
+def forget_device(world: World, host_id: bytes) -> None:
+    """Delete the Home Assistant device of neighbour ``host_id``, if any."""
+    identifier = ["linkname", host_id.hex()]
+    for device in world.api.ws("config/device_registry/list"):
+        if identifier in device["identifiers"]:
+            world.api.ws(
+                "config/device_registry/remove_config_entry",
+                config_entry_id=world.entry_id,
+                device_id=device["id"],
+            )
+    world.wait(
+        lambda: (
+            host_id.hex() not in {k["host"] for k in world.diagnostics()["neighbours"]}
+        ),
+        5.0,
+        "the forger's device deleted",
+    )
+
+
 def test_name_hijack_attempt_against_linkname_announce(
     world: World, peers: Peers
 ) -> None:
@@ -217,17 +236,19 @@ def test_name_hijack_attempt_against_linkname_announce(
             sender.send(announce(forger_ll, name, host_id=forger_id, seq=seq, ttl=15))
             time.sleep(0.5)
         # The forger is in the watcher's table: a conflict, seen and reported.
-        watch.wait_event(
+        _, conflict = watch.wait_event(
             lambda e: e["event"] == "conflict" and e["name"] == name, limit=3.0
         )
+        assert conflict["holder"] == victim_id  # the watcher prefers the victim
         victim.wait_err(f"host {forger_id.hex()} on eth0 announces our name")
         time.sleep(2.0)  # the victim's answer to a rename would be out by now
         found = world.b.run(LINKNAME, "resolve", name, "-i", "eth0", "--timeout", "3")
-        sender.send(
-            encode(Message(GOODBYE, forger_id, 0, 4))  # the forger leaves again
-        )
     finally:
+        sender.send(encode(Message(GOODBYE, forger_id, 0, 4)))  # forger leaves
         sender.close()
+        # Home Assistant tracked the forger as a device of its own under the
+        # same name: delete it, so that later tests see one tracker per name.
+        forget_device(world, forger_id)
     assert found.returncode == 0, found.stderr
     assert found.stdout.split() == [f"{victim_ll}%eth0"]
     assert watch.stop() == 0
@@ -241,3 +262,5 @@ def test_name_hijack_attempt_against_linkname_announce(
     assert not [e for _, e in watch.events() if e["event"] == "renamed"]
     assert not victim.err_lines("is held by")
     assert victim.popen.poll() is None  # still running, still announcing
+    # Home Assistant is left with one tracker for the name: the victim's.
+    assert world.api.trackers()[name]["state"] == "home"

@@ -7,17 +7,21 @@ announcers by hand with an injected clock, so no socket is opened.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 
 import pytest
 
 from linkname.announcer import PROBE_WAIT, TIE_WINDOW, Announcer, Transmit
 from linkname.auth import BadKeyError, Key
-from linkname.codec import Message, encode
+from linkname.codec import Message, decode, encode
 from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
 from linkname.endpoint import Endpoint
 from linkname.host import Host
 from linkname.table import Event, RxMeta
+from tests.netns import Lab, Netns
+from tests.peer import Peer
 
 ME = bytes.fromhex("80" * 16)
 LOW = bytes(15) + b"\x01"  # smaller than ME
@@ -195,14 +199,23 @@ def test_bad_configuration_is_value_error() -> None:
 def test_set_attributes_reach_every_interface() -> None:
     host, clock = make_host()
     eth0 = started(host, "eth0", clock, 1)
-    host.set_attributes(model="Pi 5", os="Debian 13", software=None)
+    host.set_attributes(
+        model="Pi 5", os="Debian 13", software=None, manufacturer="Raspberry Pi"
+    )
     late = started(host, "eth1", clock, 2)
     for endpoint in (eth0, late):
         sent = [t for _, t in poll(endpoint, clock.now + 1) if t.message.name]
         assert sent
-        assert {(t.message.model, t.message.os) for t in sent} == {
-            ("Pi 5", "Debian 13")
-        }
+        assert {
+            (t.message.model, t.message.os, t.message.software, t.message.manufacturer)
+            for t in sent
+        } == {("Pi 5", "Debian 13", None, "Raspberry Pi")}
+        for transmit in sent:  # and they encode (the receiver's rules)
+            assert decode(encode(transmit.message)) == transmit.message
+    with pytest.raises(ValueError, match="invalid manufacturer"):
+        host.set_attributes(model=None, os=None, software=None, manufacturer="")
+    assert eth0.announcer is not None
+    assert eth0.announcer.manufacturer == "Raspberry Pi"  # nothing changed
 
 
 # -- names: probe, defend, yield, return ------------------------------------------
@@ -359,3 +372,73 @@ def test_endpoint_constructor_without_host_still_works() -> None:
     assert endpoint.table.own_host_id == ME
     endpoint.set_name("ha-2")
     assert announcer.name == "ha-2"
+
+
+# -- on a real link ---------------------------------------------------------------
+
+
+@pytest.mark.netns
+@pytest.mark.usefixtures("socket_enabled")
+async def test_two_interfaces_on_one_link_send_one_identity(fast_lab: Lab) -> None:
+    """A host with eth0 and eth1 on one bridge: a listener hears one host ID,
+    one boot ID and one sequence space from two source addresses; removing
+    eth1 says GOODBYE there and eth0 announces at once."""
+    host_ns, listener_ns = fast_lab.netns("h"), fast_lab.netns("l")
+    switch = fast_lab.bridge([host_ns, listener_ns])
+    fast_lab.veth(switch, "p9", host_ns, "eth1", up=False)
+    switch.ip("link", "set", "p9", "master", "br0")
+    switch.set_link("p9", True)
+    host_ns.set_link("eth1", True)
+    sources = {host_ns.link_local("eth0"), host_ns.link_local("eth1")}
+    listener = Peer(listener_ns, bytes(range(16)), "listener")
+    host = Host(name="dual", interval=5.0)
+    # The endpoints follow their interfaces by name: in the host's namespace.
+    with host_ns.entered():
+        try:
+            await _dual(host, host_ns, listener, sources)
+        finally:
+            await host.close()
+            listener.close()
+
+
+async def _dual(host: Host, host_ns: Netns, listener: Peer, sources: set[str]) -> None:
+    for interface in ("eth0", "eth1"):
+        await host.add_interface(interface).start()
+    heard: list[tuple[Message, str]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2.6  # the start bursts of both interfaces
+    while loop.time() < deadline:
+        with contextlib.suppress(TimeoutError):
+            message, meta, _ = await listener.recv(
+                limit=max(0.01, deadline - loop.time())
+            )
+            heard.append((message, meta.source))
+    announces = [(m, src) for m, src in heard if m.type == ANNOUNCE]
+    assert {src for _, src in announces} == sources
+    assert len(announces) == 6  # three per interface
+    assert {m.host_id for m, _ in heard} == {host.host_id}
+    assert {m.boot_id for m, _ in heard} == {host.boot_id}
+    seqs = [m.seq for m, _ in heard]
+    assert len(set(seqs)) == len(seqs)  # one space: no number twice
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))
+    assert {m.name for m, _ in announces} == {"dual"}
+    # Remove eth1 at run time: GOODBYE from eth1, then eth0 at once.
+    listener.drain()
+    await host.remove_interface("eth1")
+    goodbye, meta, _ = await listener.recv_type(GOODBYE)
+    assert meta.source == host_ns.link_local("eth1")
+    again, meta, _ = await listener.recv_type(ANNOUNCE, limit=1.0)
+    assert meta.source == host_ns.link_local("eth0")
+    assert again.seq > goodbye.seq
+    assert again.boot_id == host.boot_id
+
+
+def test_rename_false_keeps_the_configured_name() -> None:
+    host, clock = make_host(rename=False)
+    eth0 = started(host, "eth0", clock)
+    heard(eth0, LOW, "kitchen", clock.now + 0.05)  # held before the probe ends
+    sent = poll(eth0, clock.now + 0.3)
+    assert names_sent(sent) == ["kitchen"]
+    clock.now = sent[-1][0] + TIE_WINDOW / 2
+    heard(eth0, ATTACKER, "kitchen", clock.now)  # a tie it would lose
+    assert host.name == "kitchen"

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .codec import Message, text_problem, validate_name
+from .codec import Message, name_key, text_problem, validate_name
 from .const import (
     ANNOUNCE,
     DEFAULT_INTERVAL,
@@ -55,7 +55,7 @@ MAX_SUFFIX = 999  # NAME-2 .. NAME-999, then a name made of the host ID
 
 def same_name(a: str, b: str) -> bool:
     """Whether two names are equal under the comparison of section 4.6."""
-    return a.casefold() == b.casefold()
+    return name_key(a) == name_key(b)
 
 
 def validate_attribute(what: str, text: str) -> str:
@@ -71,6 +71,13 @@ def validate_attribute(what: str, text: str) -> str:
     if problem:
         raise ValueError(f"invalid {what} {text!r}: {problem}")
     return text
+
+
+def validate_attributes(**texts: str | None) -> None:
+    """:func:`validate_attribute` for each keyword whose value is not None."""
+    for what, text in texts.items():
+        if text is not None:
+            validate_attribute(what, text)
 
 
 def suffixed_name(base: str, n: int) -> str:
@@ -116,6 +123,9 @@ class NameClaim:
       smaller makes it yield.
     * A host that had to take ``NAME-N`` returns to its configured name as
       soon as nobody else holds it (:meth:`released`).
+
+    ``rename`` False never changes the name (spec 6.3: an implementation MAY
+    keep its name and report the conflict, as Home Assistant does).
     """
 
     def __init__(
@@ -123,11 +133,14 @@ class NameClaim:
         host_id: bytes,
         name: str,
         holders: Callable[[str], Iterable[bytes]] = lambda name: (),
+        *,
+        rename: bool = True,
     ) -> None:
         self.host_id = host_id
         self.configured = validate_name(name)
         self.name = self.configured
         self.holders = holders
+        self.rename = rename
         self.claimed_at: float | None = None  # None: still probing
 
     @property
@@ -140,7 +153,7 @@ class NameClaim:
 
     def free_name(self) -> str:
         """The configured name if free, else the first free ``NAME-N``."""
-        if not self._held(self.configured):
+        if not self.rename or not self._held(self.configured):
             return self.configured
         for n in range(2, MAX_SUFFIX + 1):
             candidate = suffixed_name(self.configured, n)
@@ -161,7 +174,7 @@ class NameClaim:
         Called when a host joins with our name or renames to it.  While
         probing nothing happens (:meth:`settle` will see it in the table).
         """
-        if self.claimed_at is None or other == self.host_id:
+        if self.claimed_at is None or other == self.host_id or not self.rename:
             return None
         if now - self.claimed_at <= TIE_WINDOW and other < self.host_id:
             self.name = self.free_name()
@@ -215,6 +228,7 @@ class Announcer:
         boot_id: int | None = None,
         sequence: SequenceSpace | None = None,
         decide_name: Callable[[Announcer, float], str] | None = None,
+        manufacturer: str | None = None,
     ) -> None:
         if len(host_id) != 16:
             raise ValueError("host_id must be 16 bytes")
@@ -226,14 +240,13 @@ class Announcer:
         self.name = validate_name(name)
         self.addresses = addresses
         self.interval = interval
-        for what, text in (("model", model), ("os", os), ("software", software)):
-            if text is not None:
-                validate_attribute(what, text)
+        validate_attributes(
+            model=model, os=os, software=software, manufacturer=manufacturer
+        )
         self.model = model
         self.os = os
         self.software = software
-        # MANUFACTURER (revision 2); set by the owner, checked like MODEL.
-        self.manufacturer: str | None = None
+        self.manufacturer = manufacturer
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self.boot_id = secrets.randbits(32) if boot_id is None else boot_id
         self.sequence = SequenceSpace() if sequence is None else sequence

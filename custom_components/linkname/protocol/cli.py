@@ -19,11 +19,12 @@ import socket
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import __version__, control, hostsfile
+from .announcer import validate_attribute
 from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import (
@@ -71,6 +72,15 @@ class UsageError(Exception):
     """A one-line error for the user (exit status 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit status 2), as promised."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``linkname: error: MESSAGE (see '... --help')`` and exit 2."""
+        text = " ".join(message.split())
+        self.exit(EXIT_ERROR, f"linkname: error: {text} (see '{self.prog} --help')\n")
+
+
 # -- helpers -----------------------------------------------------------------
 
 
@@ -94,11 +104,24 @@ def valid_name_from(text: str) -> str:
 def _load_keys(paths: Sequence[str] | None) -> list[Key]:
     """The keys of ``--key-file`` (repeatable; the first one signs)."""
     keys = []
+    warned: set[str] = set()
     for path in paths or ():
         try:
-            keys.append(Key.from_file(path))
+            key, mode = Key.from_file_with_mode(path)
         except BadKeyError as err:
             raise UsageError(f"bad key file {path}: {err}") from None
+        keys.append(key)
+        real = os.path.realpath(path)
+        if mode & 0o044 and real not in warned:
+            warned.add(real)
+            _LOGGER.warning(
+                "key file %s is readable by %s: make it readable only by "
+                "linkname (chmod 600, or systemd's LoadCredential=)",
+                path,
+                "group and others"
+                if mode & 0o044 == 0o044
+                else ("others" if mode & 0o004 else "group"),
+            )
     try:
         key_ring(keys)
     except BadKeyError as err:
@@ -114,6 +137,26 @@ def _interval(text: str) -> float:
     if not 5 <= value <= 3600:
         raise argparse.ArgumentTypeError("the interval is 5 to 3600 seconds")
     return value
+
+
+def _name(text: str) -> str:
+    try:
+        return validate_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _attribute(what: str) -> Callable[[str], str]:
+    """An argparse type: a valid MODEL, OS or SOFTWARE text (section 4.6)."""
+
+    def check(text: str) -> str:
+        try:
+            return validate_attribute(what, text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    check.__name__ = what  # argparse names the type in some messages
+    return check
 
 
 def _timeout(text: str) -> float:
@@ -169,11 +212,12 @@ def event_json(event: Event) -> dict[str, Any]:
             out = {"event": "refreshed", **neighbour_json(neighbour)}
         case Left(neighbour, reason):
             out = {"event": "left", **neighbour_json(neighbour), "reason": reason}
-        case Conflict(name, host_ids):
+        case Conflict(name, host_ids, holder):
             out = {
                 "event": "conflict",
                 "name": name,
                 "host_ids": [h.hex() for h in host_ids],
+                "holder": holder.hex(),
             }
         case Rejected(reason, source, detail):
             out = {
@@ -446,8 +490,7 @@ async def run_resolve(args: argparse.Namespace) -> int:
         found = await endpoint.resolve(args.name, args.timeout)
     finally:
         await host.close()
-    # The longest-known holder of the name first (section 6.3).
-    found.sort(key=lambda n: (n.first_seen, n.host_id))
+    # The table lists the holder of the name first (section 6.3).
     seen: set[str] = set()
     for neighbour in found:
         for address in neighbour.addresses:
@@ -681,7 +724,7 @@ async def run_status(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``linkname`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="linkname",
         description="Announce and find hosts by name on the local link "
         "(linkname/1: IPv6 ff02::1:1, UDP 1903).",
@@ -746,7 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="announce only the name and addresses (no model, OS, software)",
     )
     announce.add_argument(
-        "--name", help="name to announce (default: the host name, made valid)"
+        "--name",
+        type=_name,
+        help="name to announce (default: the host name, made valid)",
     )
     announce.add_argument(
         "--interval",
@@ -760,13 +805,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"host ID state file (default {default_state_path()})",
     )
-    announce.add_argument("--model", help="announced model (default: found)")
     announce.add_argument(
-        "--manufacturer", help="the host's manufacturer (default: found)"
+        "--model", type=_attribute("model"), help="announced model (default: found)"
     )
-    announce.add_argument("--os", help="announced operating system (default: found)")
+    announce.add_argument(
+        "--os",
+        type=_attribute("os"),
+        help="announced operating system (default: found)",
+    )
+    announce.add_argument(
+        "--manufacturer",
+        type=_attribute("manufacturer"),
+        help="announced manufacturer (default: found)",
+    )
     announce.add_argument(
         "--software",
+        type=_attribute("software"),
         default=f"linkname {__version__}",
         help="announced software text (default: %(default)s)",
     )
@@ -780,7 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     resolve = sub.add_parser("resolve", help="print the addresses of a name")
-    resolve.add_argument("name", metavar="NAME")
+    resolve.add_argument("name", metavar="NAME", type=_name)
     common(resolve)
     resolve.add_argument(
         "--timeout",

@@ -84,6 +84,7 @@ class Reason(StrEnum):
     BAD_ATTRIBUTE = "bad_attribute"
     BAD_AUTH = "bad_auth"
     # Receiver rules (section 6), applied after a successful decode.
+    MISSING_CONTROL = "missing_control"  # no IPV6_PKTINFO/HOPLIMIT (endpoint)
     HOP_LIMIT = "hop_limit"
     NOT_LINK_LOCAL = "not_link_local"
     WRONG_INTERFACE = "wrong_interface"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .announcer import validate_attribute
 from .codec import validate_name
 from .const import MAX_ATTRIBUTE_BYTES, MAX_INTERVAL, MIN_INTERVAL
 
@@ -88,6 +89,10 @@ def check_attribute(text: str) -> str:
         "\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069" for c in text
     ):
         raise ValueError("printable text without control characters")
+    try:
+        validate_attribute("text", text)
+    except ValueError as err:
+        raise ValueError(f"text the protocol can carry ({err})") from None
     return text
 
 

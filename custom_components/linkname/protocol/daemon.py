@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, control, hostsfile, ifselect
+from .announcer import validate_attribute
 from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import Config, ConfigError, load_config, merge, runtime_dir
@@ -52,6 +53,17 @@ RESCAN_INTERVAL = 30.0  # seconds between scans without netlink news
 RESCAN_DEBOUNCE = 0.2  # gather a burst of netlink messages into one scan
 MAX_RESOLVE_TIMEOUT = 10.0
 FALLBACK_NAME = "linkname-host"
+
+
+def _carriable(text: str | None) -> str | None:
+    """``text`` if an attribute TLV may carry it (section 4.6), else None."""
+    if text is None:
+        return None
+    try:
+        return validate_attribute("attribute", text)
+    except ValueError:
+        _LOGGER.debug("not announced (not valid attribute text): %r", text)
+        return None
 
 
 class DaemonError(Exception):
@@ -148,12 +160,19 @@ class Daemon:
         return keys
 
     def _describe(self, config: Config) -> HostInfo:
-        return describe(
+        info = describe(
             details=config.details,
             model=config.model,
             manufacturer=config.manufacturer,
             os=config.os,
             root=self.settings.hostinfo_root,
+        )
+        # What the host's files hold is dropped, not fatal, if the protocol
+        # cannot carry it (overrides were checked at start already).
+        return HostInfo(
+            model=_carriable(info.model),
+            manufacturer=_carriable(info.manufacturer),
+            os=_carriable(info.os),
         )
 
     def _software(self, config: Config) -> str | None:
@@ -168,7 +187,6 @@ class Daemon:
         endpoint = self.host.add_interface(interface)
         if endpoint.announcer is not None:
             endpoint.announcer.interval = self.interval
-            endpoint.announcer.manufacturer = self.info.manufacturer
         return endpoint
 
     @property
@@ -197,6 +215,7 @@ class Daemon:
                 model=self.info.model,
                 os=self.info.os,
                 software=self._software(config),
+                manufacturer=self.info.manufacturer,
                 on_event=self._on_event,
                 on_state=self._on_state,
             )
@@ -405,12 +424,14 @@ class Daemon:
         if {"details", "model", "manufacturer", "os"} & set(changed):
             self.info = self._describe(new)
             host.set_attributes(
-                model=self.info.model, os=self.info.os, software=self._software(new)
+                model=self.info.model,
+                os=self.info.os,
+                software=self._software(new),
+                manufacturer=self.info.manufacturer,
             )
         for endpoint in host.endpoints.values():
             if endpoint.announcer is not None:
                 endpoint.announcer.interval = self.interval
-                endpoint.announcer.manufacturer = self.info.manufacturer
             if {"interval", "details", "model", "manufacturer", "os"} & set(changed):
                 endpoint.announce_now()
         path = control.socket_path(self.runtime_dir())

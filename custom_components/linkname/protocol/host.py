@@ -32,7 +32,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from types import MappingProxyType
 
-from .announcer import Announcer, NameClaim, SequenceSpace, same_name
+from .announcer import (
+    Announcer,
+    NameClaim,
+    SequenceSpace,
+    same_name,
+    validate_attributes,
+)
 from .auth import Key, key_ring
 from .const import DEFAULT_INTERVAL, GROUP, PORT
 from .endpoint import CHECK_INTERVAL, Endpoint
@@ -61,7 +67,9 @@ class Host:
 
     ``name`` None makes a listen-only host (``watch``, ``resolve``): it
     announces nothing and its QUERYs carry its host ID (random unless
-    given).  ``keys`` are all accepted; the first one signs what is sent.
+    given).  ``rename`` False keeps the configured name in every conflict
+    (it is still defended and conflicts are still logged; Home Assistant's
+    choice, spec 6.3).  ``keys`` are all accepted; the first one signs.
     Two different keys with one key ID raise
     :class:`~linkname.auth.BadKeyError`.  ``clock`` is the monotonic clock
     of the event loop (``time.monotonic``, what asyncio uses).
@@ -77,6 +85,7 @@ class Host:
         model: str | None = None,
         os: str | None = None,
         software: str | None = None,
+        manufacturer: str | None = None,
         capacity: int = DEFAULT_CAPACITY,
         boot_id: int | None = None,
         rng: random.Random | None = None,
@@ -84,6 +93,7 @@ class Host:
         on_state: StateCallback | None = None,
         on_name: NameCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
+        rename: bool = True,
     ) -> None:
         host_id = secrets.token_bytes(HOST_ID_LEN) if host_id is None else host_id
         if len(host_id) != HOST_ID_LEN:
@@ -112,10 +122,15 @@ class Host:
             model=model,
             os=os,
             software=software,
+            manufacturer=manufacturer,
             boot_id=self.boot_id,
             sequence=self.sequence,
         )
-        self.claim = None if name is None else NameClaim(host_id, name, self.holders)
+        self.claim = (
+            None
+            if name is None
+            else NameClaim(host_id, name, self.holders, rename=rename)
+        )
 
     # -- identity ----------------------------------------------------------
 
@@ -144,16 +159,24 @@ class Host:
         return new
 
     def set_attributes(
-        self, *, model: str | None, os: str | None, software: str | None
+        self,
+        *,
+        model: str | None,
+        os: str | None,
+        software: str | None,
+        manufacturer: str | None = None,
     ) -> None:
-        """Change MODEL, OS and SOFTWARE (None: not sent); announced next time."""
-        Announcer(
-            host_id=self.host_id, name="x", model=model, os=os, software=software
-        )  # validates like the constructor does
-        for announcer in self._announcers():
-            announcer.model, announcer.os, announcer.software = model, os, software
-        self._template.model, self._template.os = model, os
-        self._template.software = software
+        """Change MODEL, OS, SOFTWARE, MANUFACTURER (None: not sent).
+
+        ValueError if one is invalid (then nothing changes); the new values
+        go out with the next ANNOUNCE of each interface.
+        """
+        validate_attributes(
+            model=model, os=os, software=software, manufacturer=manufacturer
+        )
+        for announcer in (self._template, *self._announcers()):
+            announcer.model, announcer.os = model, os
+            announcer.software, announcer.manufacturer = software, manufacturer
 
     # -- interfaces --------------------------------------------------------
 
@@ -190,6 +213,7 @@ class Host:
                 model=template.model,
                 os=template.os,
                 software=template.software,
+                manufacturer=template.manufacturer,
                 rng=self.rng,
                 boot_id=self.boot_id,
                 sequence=self.sequence,
@@ -229,10 +253,15 @@ class Host:
         """Say GOODBYE on ``interface``, close and forget its endpoint.
 
         KeyError if it was not added.  The other interfaces carry on with
-        the same identity (their sequence numbers continue).
+        the same identity (their sequence numbers continue) and announce at
+        once, so that a receiver on a link shared with the removed interface
+        takes the GOODBYE as a path lost, not the host gone, for long
+        (section 4.7).
         """
         endpoint = self._endpoints.pop(interface)
         await endpoint.close()
+        for other in self._endpoints.values():
+            other.announce_now()
 
     async def close(self) -> None:
         """Remove every interface (GOODBYE on each)."""
@@ -261,16 +290,14 @@ class Host:
     def find(self, name: str) -> list[tuple[str, Neighbour]]:
         """(interface, neighbour) for every neighbour announcing ``name``.
 
-        The longest-known holder comes first (first heard earliest): in a
-        conflict, the host that held the name before is preferred (6.3).
+        Interface by interface (in the order they were added), each table's
+        holder of the name first (section 6.3: lookups prefer the holder).
         """
-        hits = [
+        return [
             (interface, neighbour)
             for interface, endpoint in self._endpoints.items()
             for neighbour in endpoint.table.find(name)
         ]
-        hits.sort(key=lambda hit: (hit[1].first_seen, hit[1].host_id))
-        return hits
 
     # -- the name ----------------------------------------------------------
 
