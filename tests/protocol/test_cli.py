@@ -198,7 +198,7 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         [],
         ["bogus"],
-        ["announce"],
+        ["announce", "--exclude"],  # (no --interface: every suitable one)
         ["watch", "-i"],
         ["resolve", "-i", "lo"],
         ["resolve", "a.b", "-i", "lo"],

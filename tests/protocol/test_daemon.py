@@ -236,7 +236,7 @@ async def test_named_interfaces(
     config = Config(interfaces=("eth1", "docker0"))  # named: used as given
     async with running(h, settings(tmp_path, config=config)) as agent:
         assert list(agent.endpoints) == ["eth1", "docker0"]
-    with h.entered(), pytest.raises(DaemonError, match="no network interface"):
+    with h.entered(), pytest.raises(DaemonError, match="no such interface"):
         await Daemon(
             settings(tmp_path, config=Config(interfaces=("nope0",))), VIEWS
         ).start()

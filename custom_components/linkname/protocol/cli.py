@@ -522,6 +522,9 @@ async def _daemon_for(args: argparse.Namespace) -> Path | None:
     path: Path | None = None
     if not args.no_daemon:
         path = control.socket_path(_client_runtime_dir(args))
+    if path is not None and not path.exists():
+        path = None  # no daemon (and no connect attempt)
+    if path is not None:
         try:
             status = (await control.request(path, {"cmd": "status"}, 2.0))["status"]
         except (ControlError, TimeoutError, KeyError):
