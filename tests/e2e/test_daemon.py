@@ -20,6 +20,9 @@ end also on failure.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -39,6 +42,30 @@ def start(lab: Lab, ns: Netns, *args: str) -> Proc:
     proc = Proc(ns.popen(LINKNAME, *args))
     lab.add_finalizer(lambda: proc.stop(signal.SIGTERM, 3.0))
     return proc
+
+
+def terminal_watch(lab: Lab, ns: Netns, *args: str) -> str:
+    """What ``linkname watch`` shows on a terminal (a pty) within 1.5 s."""
+    master, slave = pty.openpty()
+    try:
+        proc = ns.popen(LINKNAME, "watch", *args, stdout=slave)
+        os.close(slave)
+        slave = -1
+        out = b""
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            ready = select.select([master], [], [], 0.1)[0]
+            if ready:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    break
+        lab.stop(proc)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    return out.decode(errors="replace")
 
 
 def run(ns: Netns, *args: str) -> subprocess.CompletedProcess[str]:
@@ -133,6 +160,11 @@ def test_agent_on_two_interfaces(fast_lab: Lab, tmp_path: Path) -> None:
     via = start(fast_lab, h, "watch", "--json", "--runtime-dir", str(run_h))
     via.wait_event(lambda e: e["event"] == "joined" and e["name"] == "wpeer")
     assert via.stop() == 0
+    # ... and on a terminal: the daemon's status, repainted.
+    screen = terminal_watch(fast_lab, h, "--runtime-dir", str(run_h))
+    assert "INTERFACE" in screen
+    assert "wpeer" in screen
+    assert "Ctrl-C to quit" in screen
 
     # SIGHUP: the edited file applies; the watcher sees the new name.
     config.write_text('name = "dual2"\ndetails = false\n')
