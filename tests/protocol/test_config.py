@@ -105,6 +105,19 @@ def test_not_toml_is_one_line(text: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 30000 + "]" * 30000,
+        "a = " + "{b=" * 10000 + "1" + "}" * 10000,
+        "a." * 20000 + "b = 1",
+    ],
+)
+def test_deep_nesting_is_a_config_error_not_a_crash(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"^f\.toml: not valid TOML: "):
+        parse_config(text, "f.toml")
+
+
 def test_unknown_key_lists_every_allowed_key() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("colour = 'red'", "f.toml")

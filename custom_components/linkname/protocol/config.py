@@ -189,6 +189,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except tomllib.TOMLDecodeError as err:
         detail = str(err).splitlines()[0] if str(err) else "syntax error"
         raise ConfigError(f"{source}: not valid TOML: {detail}") from None
+    except RecursionError:  # tomllib recurses on nesting (arrays, keys)
+        raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
     values: dict[str, Any] = {}
     for key, value in data.items():
         parser = _PARSERS.get(key)
