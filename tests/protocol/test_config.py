@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkname.config import (
     DEFAULT_CONFIG_PATH,
@@ -190,3 +192,16 @@ def test_runtime_dir_precedence() -> None:
     assert runtime_dir(None, config, env) == Path("/run/env")
     assert runtime_dir(None, config, {}) == Path("/run/file")
     assert runtime_dir(None, None, {}) == Path("/run/linkname")
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_text_is_a_config_or_a_config_error(text: str) -> None:
+    message = ""
+    try:
+        parse_config(text, "f.toml")
+    except ConfigError as err:
+        message = str(err)
+    if message:
+        assert "\n" not in message
+        assert message.startswith("f.toml: ")

@@ -10,6 +10,8 @@ import select
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkname import ifselect
 from linkname.ifselect import (
@@ -241,3 +243,10 @@ def test_monitor_sees_link_and_address_changes(fast_lab: Lab) -> None:
     finally:
         monitor.close()
     assert monitor.sock.fileno() == -1
+
+
+@given(st.binary(max_size=512))
+@settings(max_examples=300, deadline=None)
+def test_parse_links_takes_any_bytes(data: bytes) -> None:
+    links, _done = parse_links(data)
+    assert all(link.index > 0 and link.name for link in links)
