@@ -264,12 +264,10 @@ async def run_announce(args: argparse.Namespace) -> int:
     agent = Daemon(settings, views)
     stop = _stop_event()
     loop = asyncio.get_running_loop()
-    try:
-        await agent.start()
-    except DaemonError as err:
-        raise UsageError(str(err)) from None
+    started = asyncio.Event()
 
     async def reload() -> None:
+        await started.wait()  # a SIGHUP during the start waits for it
         try:
             await agent.reload()
         except (ConfigError, DaemonError) as err:
@@ -283,6 +281,12 @@ async def run_announce(args: argparse.Namespace) -> int:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        await agent.start()
+    except DaemonError as err:
+        loop.remove_signal_handler(signal.SIGHUP)
+        raise UsageError(str(err)) from None
+    started.set()
     runner = asyncio.ensure_future(agent.run())
     try:
         await stop.wait()
