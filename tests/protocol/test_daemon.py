@@ -199,8 +199,10 @@ async def test_follows_interfaces_by_netlink(
         attach(fast_lab, switch, h, "usb0", "p8")  # a USB NIC plugged in
         await wait_for(lambda: "usb0" in agent.endpoints, 5)
         await wait_for(lambda: agent.endpoints["usb0"].state == "up", 5)
-        # Down: kept (the endpoint waits for it), not re-created.
+        # Down: kept (the endpoint waits for it), not re-created; told by
+        # netlink, as it checks by itself only every 30 s.
         endpoint = agent.endpoints["eth1"]
+        assert endpoint.check_interval == 30.0
         h.set_link("eth1", False)
         await wait_for(lambda: endpoint.state == "down", 5)
         await asyncio.sleep(0.5)
@@ -332,3 +334,23 @@ async def test_root_commands_and_a_new_key(
             assert agent.config.key_file == str(key_file)
     finally:
         peer.close()
+
+
+@netns
+@pytest.mark.parametrize("named", [False, True])
+async def test_up_when_duplicate_address_detection_ends(
+    lab: Lab, tmp_path: Path, named: bool
+) -> None:
+    """Kernel DAD on: the address is tentative for ~2 s; netlink, not the
+    30 s check, brings the interface into use when it ends."""
+    h, w = lab.netns("h"), lab.netns("w")
+    lab.veth(h, "eth0", w, "eth0")
+    config = Config(interfaces=("eth0",) if named else ())
+    started = time.monotonic()
+    async with running(h, settings(tmp_path, config=config)) as agent:
+        await wait_for(
+            lambda: "eth0" in agent.endpoints and agent.endpoints["eth0"].state == "up",
+            10,
+        )
+        assert agent.endpoints["eth0"].check_interval == 30.0
+    assert time.monotonic() - started < 10

@@ -37,7 +37,7 @@ from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .config import Config, ConfigError, load_config, merge, runtime_dir
 from .const import DEFAULT_INTERVAL
-from .endpoint import UP, Endpoint, EndpointError
+from .endpoint import CHECK_INTERVAL, UP, Endpoint, EndpointError
 from .host import Host
 from .hostinfo import HostInfo, describe
 from .state import StateError, default_state_path, load_or_create_host_id
@@ -50,6 +50,10 @@ from .table import (
 _LOGGER = logging.getLogger("linkname")
 
 RESCAN_INTERVAL = 30.0  # seconds between scans without netlink news
+# With rtnetlink telling of every change, an endpoint checks its interface
+# this seldom by itself (else every CHECK_INTERVAL, 1 s: the poll was most
+# of an idle daemon's CPU time).
+FOLLOW_INTERVAL = 30.0
 RESCAN_DEBOUNCE = 0.2  # gather a burst of netlink messages into one scan
 MAX_RESOLVE_TIMEOUT = 10.0
 FALLBACK_NAME = "linkname-host"
@@ -184,7 +188,8 @@ class Daemon:
         """The endpoint of ``interface``, built by the host (its identity,
         keys and name) with the current interval (not started)."""
         assert self.host is not None
-        endpoint = self.host.add_interface(interface)
+        every = CHECK_INTERVAL if self._monitor is None else FOLLOW_INTERVAL
+        endpoint = self.host.add_interface(interface, check_interval=every)
         if endpoint.announcer is not None:
             endpoint.announcer.interval = self.interval
         return endpoint
@@ -221,6 +226,7 @@ class Daemon:
             )
         except (ValueError, BadKeyError) as err:
             raise DaemonError(str(err)) from None
+        self._ensure_monitor()
         if self.explicit:
             for interface in self.explicit:
                 endpoint = self.make_endpoint(interface)
@@ -288,7 +294,9 @@ class Daemon:
 
     def _on_netlink(self) -> None:
         if self._monitor is not None and self._monitor.drain():
-            self._changed.set()
+            self._changed.set()  # re-scan (automatic mode)
+            for endpoint in self.endpoints.values():
+                endpoint.check_now()
 
     # -- interfaces ----------------------------------------------------------
 
@@ -308,7 +316,6 @@ class Daemon:
             )
 
     async def _rescan(self) -> None:
-        self._ensure_monitor()
         try:
             choices = ifselect.suitable_interfaces(self.config.exclude)
         except OSError as err:
