@@ -226,7 +226,6 @@ class Daemon:
             )
         except (ValueError, BadKeyError) as err:
             raise DaemonError(str(err)) from None
-        self._ensure_monitor()
         if self.explicit:
             for interface in self.explicit:
                 endpoint = self.make_endpoint(interface)
@@ -235,7 +234,13 @@ class Daemon:
                 except EndpointError as err:
                     await self._close_all()
                     raise DaemonError(err.message) from None
+            # Netlink only once the named interfaces proved to exist.
+            self._ensure_monitor()
+            if self._monitor is not None:
+                for endpoint in self.endpoints.values():
+                    endpoint.check_interval = FOLLOW_INTERVAL
         else:
+            self._ensure_monitor()
             await self.rescan()
         await self._start_control()
         self._start_files()
