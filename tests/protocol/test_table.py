@@ -964,3 +964,13 @@ def test_own_host_id_from_another_interface_is_rejected() -> None:
     assert len(table) == 0
     with pytest.raises(ValueError, match="link-local"):
         table.own_addresses = ["2001:db8::1"]
+
+
+def test_restored_entry_spelt_otherwise_is_still_one_path() -> None:
+    table = NeighbourTable()
+    assert table.restore(_restorable(addresses=("FE80:0::1",), expires=300.0))
+    events = feed(table, announce(1, seq=4, addresses=(lla(1),)), now=30.0)
+    assert [type(e) for e in events] == [AddressChanged, Updated]  # attributes
+    assert table.paths(hid(1)) == [(lla(1),)]
+    assert table._paths == {}
+    assert table.next_deadline() == 210.0

@@ -633,7 +633,12 @@ class NeighbourTable:
         self.accepted += 1
         lifetime = self._away_after or message.ttl
         paths[source] = _Path(message.addresses, seq, now, now + lifetime)
-        self._paths[host_id] = paths
+        if len(paths) > 1:
+            self._paths[host_id] = paths
+        else:
+            # One path after all (a restored entry's address spelt another
+            # way): the plain case.
+            self._paths.pop(host_id, None)
         if seq_newer(seq, entry.seq):
             entry.seq = seq
         entry.last_seen = now
@@ -652,6 +657,8 @@ class NeighbourTable:
             return [Left(entry, LeftReason.EXPIRED), *self._forget(host_id)]
         if len(paths) == 1:
             del self._paths[host_id]  # one path again: the plain case
+            [path] = paths.values()
+            entry.last_seen = path.last_seen
         entry.expires = max(p.expires for p in paths.values())
         addresses = _merged(paths)
         if addresses == entry.addresses:
