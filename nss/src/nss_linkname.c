@@ -43,7 +43,8 @@ static const char *hosts_path(void) {
 }
 
 /* Read the whole table file; 0, or -1 when absent, not a regular file, too
- * large, changing while read or out of memory. */
+ * large, shorter than fstat said or out of memory. (The writer replaces the
+ * file, never changes it in place: the size stays what fstat saw.) */
 static int read_file(struct file *f) {
   struct stat st;
   size_t want, got = 0;
@@ -58,13 +59,13 @@ static int read_file(struct file *f) {
     return -1;
   }
   want = (size_t)st.st_size;
-  buf = malloc(want + 1);
+  buf = malloc(want);
   if (buf == NULL) {
     close(fd);
     return -1;
   }
-  while (got <= want) { /* one byte more than expected: growth shows */
-    ssize_t n = read(fd, buf + got, want + 1 - got);
+  while (got < want) {
+    ssize_t n = read(fd, buf + got, want - got);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
