@@ -473,40 +473,51 @@ static void test_hostile(void) {
   }
 }
 
-/* Readers look up while a writer renames two different tables over the path:
- * every answer is complete and is one of the two tables. */
-static volatile int stop_writer;
+/* Readers look up while a writer renames two different tables over the path
+ * (at least 2,000 times, and at least 20,000 lookups per reader): every
+ * answer is complete and is one of the two tables. */
+#define MIN_RENAMES 2000
+#define MIN_LOOKUPS 20000
+static int stop_readers, renames;
 static char file_a[512], file_b[512];
 
 static void *writer(void *arg) {
   long n = 0;
   (void)arg;
-  while (!stop_writer) {
+  while (!__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
     put(n++ % 2 ? file_a : file_b);
+    __atomic_store_n(&renames, (int)(n > INT32_MAX ? INT32_MAX : n), __ATOMIC_RELEASE);
   }
   return (void *)n;
 }
 
+struct tally {
+  long lookups, bad;
+};
+
 static void *reader(void *arg) {
-  long bad = 0;
-  (void)arg;
-  for (int i = 0; i < 20000; i++) {
+  struct tally *tally = arg;
+  while (tally->lookups < MIN_LOOKUPS ||
+         !__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
     char text[512];
     int err, herr;
     enum nss_status s = by4("kitchen-pi", 4096, text, sizeof text, &err, &herr);
     if (s != NSS_STATUS_SUCCESS ||
         (strcmp(text, "192.0.2.1 fe80::1%3") != 0 &&
          strcmp(text, "2001:db8::2 192.0.2.2 fe80::2%4") != 0))
-      bad++;
+      tally->bad++;
+    tally->lookups++;
   }
-  return (void *)bad;
+  return NULL;
 }
 
 static void test_concurrent_rename(void) {
   char r[256], *t;
   pthread_t w, rd[4];
+  struct tally tally[4];
   void *ret;
-  long bad = 0, writes;
+  long bad = 0, lookups = 0, writes;
+  time_t deadline = time(NULL) + 60;
   snprintf(r, sizeof r, "kitchen-pi\t%ld\tkitchen-pi\tfe80::1%%3 192.0.2.1", future());
   t = table(1, r);
   snprintf(file_a, sizeof file_a, "%s", t);
@@ -517,19 +528,23 @@ static void test_concurrent_rename(void) {
   snprintf(file_b, sizeof file_b, "%s", t);
   free(t);
   put(file_a);
+  memset(tally, 0, sizeof tally);
   pthread_create(&w, NULL, writer, NULL);
   for (int i = 0; i < 4; i++)
-    pthread_create(&rd[i], NULL, reader, NULL);
+    pthread_create(&rd[i], NULL, reader, &tally[i]);
+  while (__atomic_load_n(&renames, __ATOMIC_ACQUIRE) < MIN_RENAMES && time(NULL) < deadline)
+    usleep(1000);
+  __atomic_store_n(&stop_readers, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 4; i++) {
-    pthread_join(rd[i], &ret);
-    bad += (long)ret;
+    pthread_join(rd[i], NULL);
+    bad += tally[i].bad;
+    lookups += tally[i].lookups;
   }
-  stop_writer = 1;
   pthread_join(w, &ret);
   writes = (long)ret;
-  CHECK(bad == 0, "%ld of 80000 lookups wrong during renames", bad);
-  CHECK(writes > 100, "only %ld renames", writes);
-  printf("concurrent: 80000 lookups, %ld renames, %ld wrong\n", writes, bad);
+  CHECK(bad == 0, "%ld of %ld lookups wrong during renames", bad, lookups);
+  CHECK(writes >= MIN_RENAMES, "only %ld renames in 60 s", writes);
+  printf("concurrent: %ld lookups, %ld renames, %ld wrong\n", lookups, writes, bad);
 }
 
 static void test_many(void) {
