@@ -16,6 +16,7 @@
 #include <nss.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,31 @@ static void test_erange(void) {
           "len %zu: status %d errno %d h_errno %d", len, s, err, herr);
   }
   CHECK(need3 > 0, "gethostbyname2_r never succeeded");
+  /* callers' buffers need not be aligned: results are, and stay inside */
+  for (size_t off = 0; off < 16; off++) {
+    char *raw = malloc(need4 + 64), *buf = raw + off;
+    struct gaih_addrtuple *pat = NULL;
+    struct hostent h;
+    int err, herr;
+    size_t len = need4 + 16 - off; /* shrinks with the offset */
+    enum nss_status s = _nss_linkname_gethostbyname4_r(
+        "a-rather-long-host-name-for-the-buffer", &pat, buf, len, &err, &herr, NULL);
+    CHECK(s == NSS_STATUS_SUCCESS || (s == NSS_STATUS_TRYAGAIN && err == ERANGE),
+          "offset %zu: %d", off, s);
+    if (s == NSS_STATUS_SUCCESS)
+      for (struct gaih_addrtuple *tu = pat; tu != NULL; tu = tu->next)
+        CHECK((uintptr_t)tu % _Alignof(struct gaih_addrtuple) == 0 &&
+                  (char *)(tu + 1) <= buf + len,
+              "offset %zu: tuple misaligned or outside", off);
+    s = _nss_linkname_gethostbyname2_r("a-rather-long-host-name-for-the-buffer",
+                                       AF_INET6, &h, buf, len, &err, &herr);
+    CHECK(s == NSS_STATUS_SUCCESS, "offset %zu: hostent %d", off, s);
+    if (s == NSS_STATUS_SUCCESS)
+      CHECK((uintptr_t)h.h_aliases % _Alignof(char *) == 0 &&
+                (uintptr_t)h.h_addr_list % _Alignof(char *) == 0,
+            "offset %zu: hostent arrays misaligned", off);
+    free(raw);
+  }
   for (size_t len = 0; len < 256; len++) {
     uint8_t addr[16];
     char *buf = malloc(len ? len : 1);
