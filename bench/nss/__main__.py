@@ -13,8 +13,11 @@ nsswitch.conf:
 
 * linkname: ``hosts: files linkname``, the module fresh from nss/, its table
   file holding N neighbours (default 1,000) written by the daemon's writer
-  (``hostsfile.format_table``); kitchen-pi, with its real addresses, is the
-  last record (the worst case of the module's linear scan);
+  (``hostsfile.format_table``); kitchen-pi, with its real addresses (link-
+  local, global, IPv4), is the last record (the worst case of the module's
+  linear scan), kitchen-ll (its link-local address alone, what
+  ``linkname announce`` sends on a link without global addresses) the one
+  before;
 * mDNS: ``hosts: files mdns_minimal [NOTFOUND=return]``, avahi-daemon running
   in that mount namespace (enable-dbus=no);
 * LLMNR: ``hosts: files resolve [!UNAVAIL=return]``, systemd-resolved running
@@ -203,8 +206,16 @@ def table_file(path: Path, kitchen: Netns, ifindex: int, neighbours: int) -> Non
             expires=expiry,
             ifindex=ifindex,
         )
-        for i in range(neighbours - 1)
+        for i in range(neighbours - 2)
     ]
+    records.append(  # announced only its link-local address (the default)
+        HostRecord(
+            name="kitchen-ll",
+            addresses=(kitchen.link_local("eth0"),),
+            expires=expiry,
+            ifindex=ifindex,
+        )
+    )
     records.append(
         HostRecord(
             name="kitchen-pi",
@@ -292,7 +303,7 @@ def main() -> int:
                     "linkname",
                     f"{base}; {conf('linkname', 'files linkname')}; "
                     + sh("mount", "--bind", str(run_dir), "/run/linkname"),
-                    ["kitchen-pi", "nobody-here"],
+                    ["kitchen-pi", "kitchen-ll", "nobody-here"],
                     {"LD_LIBRARY_PATH": str(module_dir)},
                 ),
             ]

@@ -43,7 +43,8 @@ static const char *hosts_path(void) {
 }
 
 /* Read the whole table file; 0, or -1 when absent, not a regular file, too
- * large, changing while read or out of memory. */
+ * large, shorter than fstat said or out of memory. (The writer replaces the
+ * file, never changes it in place: the size stays what fstat saw.) */
 static int read_file(struct file *f) {
   struct stat st;
   size_t want, got = 0;
@@ -58,13 +59,13 @@ static int read_file(struct file *f) {
     return -1;
   }
   want = (size_t)st.st_size;
-  buf = malloc(want + 1);
+  buf = malloc(want);
   if (buf == NULL) {
     close(fd);
     return -1;
   }
-  while (got <= want) { /* one byte more than expected: growth shows */
-    ssize_t n = read(fd, buf + got, want + 1 - got);
+  while (got < want) {
+    ssize_t n = read(fd, buf + got, want - got);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -110,9 +111,10 @@ static int32_t ttl_of(const struct lnk_host *h, time_t now) {
   return left > INT32_MAX ? INT32_MAX : (int32_t)(left < 0 ? 0 : left);
 }
 
-/* Bytes to add to reach the next multiple of align (a power of two). */
-static size_t pad(const char *p, size_t align) {
-  return (size_t)(-(uintptr_t)p & (align - 1));
+/* Bytes to add to offset off of buffer to reach the next multiple of align
+ * (a power of two); integer arithmetic, no pointer past the buffer. */
+static size_t pad(const char *buffer, size_t off, size_t align) {
+  return (size_t)(-((uintptr_t)buffer + off) & (align - 1));
 }
 
 /* A hostent with one name, no aliases and n addresses of family af. */
@@ -125,7 +127,7 @@ static enum nss_status fill_hostent(const char *name, size_t name_len, int af,
   size_t off = name_len + 1, need;
   char **aliases, **list;
   char *data;
-  off += pad(buffer + off, sizeof(char *));
+  off += pad(buffer, off, sizeof(char *));
   need = off + (n + 2) * sizeof(char *) + n * alen;
   if (buflen < need)
     return TOO_SMALL(errnop, h_errnop);
@@ -194,7 +196,7 @@ enum nss_status _nss_linkname_gethostbyname4_r(
     return UNAVAIL(errnop, h_errnop);
   n = order(&h, AF_UNSPEC, idx);
   off = h.name_len + 1;
-  off += pad(buffer + off, _Alignof(struct gaih_addrtuple));
+  off += pad(buffer, off, _Alignof(struct gaih_addrtuple));
   need = off + n * sizeof(struct gaih_addrtuple);
   if (n == 0 || buflen < need) {
     free(f.data);

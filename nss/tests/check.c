@@ -16,6 +16,7 @@
 #include <nss.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,31 @@ static void test_erange(void) {
           "len %zu: status %d errno %d h_errno %d", len, s, err, herr);
   }
   CHECK(need3 > 0, "gethostbyname2_r never succeeded");
+  /* callers' buffers need not be aligned: results are, and stay inside */
+  for (size_t off = 0; off < 16; off++) {
+    char *raw = malloc(need4 + 64), *buf = raw + off;
+    struct gaih_addrtuple *pat = NULL;
+    struct hostent h;
+    int err, herr;
+    size_t len = need4 + 16 - off; /* shrinks with the offset */
+    enum nss_status s = _nss_linkname_gethostbyname4_r(
+        "a-rather-long-host-name-for-the-buffer", &pat, buf, len, &err, &herr, NULL);
+    CHECK(s == NSS_STATUS_SUCCESS || (s == NSS_STATUS_TRYAGAIN && err == ERANGE),
+          "offset %zu: %d", off, s);
+    if (s == NSS_STATUS_SUCCESS)
+      for (struct gaih_addrtuple *tu = pat; tu != NULL; tu = tu->next)
+        CHECK((uintptr_t)tu % _Alignof(struct gaih_addrtuple) == 0 &&
+                  (char *)(tu + 1) <= buf + len,
+              "offset %zu: tuple misaligned or outside", off);
+    s = _nss_linkname_gethostbyname2_r("a-rather-long-host-name-for-the-buffer",
+                                       AF_INET6, &h, buf, len, &err, &herr);
+    CHECK(s == NSS_STATUS_SUCCESS, "offset %zu: hostent %d", off, s);
+    if (s == NSS_STATUS_SUCCESS)
+      CHECK((uintptr_t)h.h_aliases % _Alignof(char *) == 0 &&
+                (uintptr_t)h.h_addr_list % _Alignof(char *) == 0,
+            "offset %zu: hostent arrays misaligned", off);
+    free(raw);
+  }
   for (size_t len = 0; len < 256; len++) {
     uint8_t addr[16];
     char *buf = malloc(len ? len : 1);
@@ -473,40 +499,51 @@ static void test_hostile(void) {
   }
 }
 
-/* Readers look up while a writer renames two different tables over the path:
- * every answer is complete and is one of the two tables. */
-static volatile int stop_writer;
+/* Readers look up while a writer renames two different tables over the path
+ * (at least 2,000 times, and at least 20,000 lookups per reader): every
+ * answer is complete and is one of the two tables. */
+#define MIN_RENAMES 2000
+#define MIN_LOOKUPS 20000
+static int stop_readers, renames;
 static char file_a[512], file_b[512];
 
 static void *writer(void *arg) {
   long n = 0;
   (void)arg;
-  while (!stop_writer) {
+  while (!__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
     put(n++ % 2 ? file_a : file_b);
+    __atomic_store_n(&renames, (int)(n > INT32_MAX ? INT32_MAX : n), __ATOMIC_RELEASE);
   }
   return (void *)n;
 }
 
+struct tally {
+  long lookups, bad;
+};
+
 static void *reader(void *arg) {
-  long bad = 0;
-  (void)arg;
-  for (int i = 0; i < 20000; i++) {
+  struct tally *tally = arg;
+  while (tally->lookups < MIN_LOOKUPS ||
+         !__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
     char text[512];
     int err, herr;
     enum nss_status s = by4("kitchen-pi", 4096, text, sizeof text, &err, &herr);
     if (s != NSS_STATUS_SUCCESS ||
         (strcmp(text, "192.0.2.1 fe80::1%3") != 0 &&
          strcmp(text, "2001:db8::2 192.0.2.2 fe80::2%4") != 0))
-      bad++;
+      tally->bad++;
+    tally->lookups++;
   }
-  return (void *)bad;
+  return NULL;
 }
 
 static void test_concurrent_rename(void) {
   char r[256], *t;
   pthread_t w, rd[4];
+  struct tally tally[4];
   void *ret;
-  long bad = 0, writes;
+  long bad = 0, lookups = 0, writes;
+  time_t deadline = time(NULL) + 60;
   snprintf(r, sizeof r, "kitchen-pi\t%ld\tkitchen-pi\tfe80::1%%3 192.0.2.1", future());
   t = table(1, r);
   snprintf(file_a, sizeof file_a, "%s", t);
@@ -517,19 +554,23 @@ static void test_concurrent_rename(void) {
   snprintf(file_b, sizeof file_b, "%s", t);
   free(t);
   put(file_a);
+  memset(tally, 0, sizeof tally);
   pthread_create(&w, NULL, writer, NULL);
   for (int i = 0; i < 4; i++)
-    pthread_create(&rd[i], NULL, reader, NULL);
+    pthread_create(&rd[i], NULL, reader, &tally[i]);
+  while (__atomic_load_n(&renames, __ATOMIC_ACQUIRE) < MIN_RENAMES && time(NULL) < deadline)
+    usleep(1000);
+  __atomic_store_n(&stop_readers, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 4; i++) {
-    pthread_join(rd[i], &ret);
-    bad += (long)ret;
+    pthread_join(rd[i], NULL);
+    bad += tally[i].bad;
+    lookups += tally[i].lookups;
   }
-  stop_writer = 1;
   pthread_join(w, &ret);
   writes = (long)ret;
-  CHECK(bad == 0, "%ld of 80000 lookups wrong during renames", bad);
-  CHECK(writes > 100, "only %ld renames", writes);
-  printf("concurrent: 80000 lookups, %ld renames, %ld wrong\n", writes, bad);
+  CHECK(bad == 0, "%ld of %ld lookups wrong during renames", bad, lookups);
+  CHECK(writes >= MIN_RENAMES, "only %ld renames in 60 s", writes);
+  printf("concurrent: %ld lookups, %ld renames, %ld wrong\n", lookups, writes, bad);
 }
 
 static void test_many(void) {

@@ -210,3 +210,23 @@ def test_names_resolve_for_every_program(
     assert not host.hosts.exists()
     assert host.getent("ahosts", "kitchen-pi")[0] == 2
     neighbour.stop()
+
+
+def test_watch_keeps_the_table_file_when_asked(
+    world: tuple[Lab, Netns, Netns, Host], tmp_path: Path
+) -> None:
+    lab, local, kitchen, host = world
+    announce(lab, kitchen, tmp_path, "kitchen-pi")
+    watch = Proc(
+        local.popen(
+            *LINKNAME, "watch", "-i", "eth0", "--json",
+            "--runtime-dir", str(host.run_dir),
+        )
+    )  # fmt: skip
+    wait(lambda: "kitchen-pi" in host.names(), 10, "kitchen-pi in watch's file")
+    assert host.names() == {"kitchen-pi"}  # watch announces nothing itself
+    status, out = host.getent("ahosts", "kitchen-pi")
+    assert status == 0
+    assert f"{kitchen.link_local('eth0')}%{local.ifindex('eth0')}" in out
+    assert watch.stop() == 0
+    assert not host.hosts.exists()
