@@ -125,6 +125,15 @@ def test_agent_on_two_interfaces(fast_lab: Lab, tmp_path: Path) -> None:
     assert not [e for e in about_dual if e["event"] == "left"]
     names = {e["name"] for _, e in watch.events() if e["event"] == "joined"}
     assert names == {"dual", "wpeer"}
+    # w's own daemon keeps h as one neighbour with both of h's addresses.
+    seen_by_w = json.loads(
+        run(w, "status", "--json", "--runtime-dir", str(run_w)).stdout
+    )
+    [dual] = [n for n in seen_by_w["neighbours"] if n["name"] == "dual"]
+    assert set(dual["addresses"]) >= {
+        f"{h.link_local('eth0')}%eth0",
+        f"{h.link_local('eth1')}%eth0",
+    }
 
     # status: both interfaces up, docker0 and its veth skipped, the peer seen.
     status = json.loads(run(h, "status", "--json", "--runtime-dir", str(run_h)).stdout)
