@@ -258,7 +258,12 @@ def _print_json(stream: TextIO, data: dict[str, Any]) -> None:
 
 async def run_announce(args: argparse.Namespace) -> int:
     """``linkname announce``: the daemon (every suitable interface, or those
-    named) until SIGINT/SIGTERM, then GOODBYE; SIGHUP reloads the file."""
+    named) until SIGINT/SIGTERM, then GOODBYE; SIGHUP reloads the file.
+
+    One :class:`~linkname.host.Host` serves every interface, so the name is
+    defended as the spec says (section 6.3, :class:`~linkname.announcer.NameClaim`)
+    on all of them at once.
+    """
     settings = daemon_settings(args)
     views = Views(event_json, neighbour_json, with_zone)
     agent = Daemon(settings, views)
