@@ -42,8 +42,8 @@ static const char *hosts_path(void) {
   return LINKNAME_HOSTS_FILE;
 }
 
-/* Read the whole table file; 0, or -1 when absent, not a regular file, too
- * large, shorter than fstat said or out of memory. (The writer replaces the
+/* Read the whole table file; 0, or -1 when absent, not a regular file,
+ * writable by group or others, too large, shorter than fstat said or out of memory. (The writer replaces the
  * file, never changes it in place: the size stays what fstat saw.) */
 static int read_file(struct file *f) {
   struct stat st;
@@ -53,7 +53,9 @@ static int read_file(struct file *f) {
                 O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
     return -1;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+  /* a file others may write could name hosts for every process: refused */
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 || st.st_size <= 0 ||
       st.st_size > (off_t)LNK_MAX_FILE) {
     close(fd);
     return -1;

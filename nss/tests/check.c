@@ -51,7 +51,7 @@ static void put_file(const char *at, const char *data, size_t len) {
     perror(tmp);
     exit(2);
   }
-  if (rename(tmp, at) != 0) {
+  if (chmod(tmp, 0644) != 0 || rename(tmp, at) != 0) { /* whatever the umask */
     perror("rename");
     exit(2);
   }
@@ -471,6 +471,20 @@ static void test_hostile(void) {
               NSS_STATUS_UNAVAIL,
           "directory");
     rmdir(path);
+    put_file(path, good, len);
+    CHECK(chmod(path, 0666) == 0, "chmod");
+    CHECK(by4("kitchen-pi", 4096, text, sizeof text, &err, &herr) ==
+              NSS_STATUS_UNAVAIL,
+          "writable by others");
+    CHECK(chmod(path, 0664) == 0, "chmod");
+    CHECK(by4("kitchen-pi", 4096, text, sizeof text, &err, &herr) ==
+              NSS_STATUS_UNAVAIL,
+          "writable by the group");
+    CHECK(chmod(path, 0644) == 0, "chmod");
+    CHECK(by4("kitchen-pi", 4096, text, sizeof text, &err, &herr) ==
+              NSS_STATUS_SUCCESS,
+          "0644 is fine");
+    unlink(path);
     snprintf(target, sizeof target, "%s/target", tmpdir);
     put_file(target, good, len);
     CHECK(symlink(target, path) == 0, "symlink");

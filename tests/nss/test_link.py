@@ -230,3 +230,21 @@ def test_watch_keeps_the_table_file_when_asked(
     assert f"{kitchen.link_local('eth0')}%{local.ifindex('eth0')}" in out
     assert watch.stop() == 0
     assert not host.hosts.exists()
+
+
+def test_home_assistant_on_the_same_host_resolves_through_the_daemon(
+    world: tuple[Lab, Netns, Netns, Host], tmp_path: Path
+) -> None:
+    """Home Assistant's integration announces from the daemon's own host:
+    multicast loopback brings its announcements to the daemon, whose table
+    file then answers HA's name too."""
+    lab, local, _kitchen, host = world
+    announce(lab, local, tmp_path, "local-host", "--runtime-dir", str(host.run_dir))
+    announce(  # stands in for the integration: another host ID, same host
+        lab, local, tmp_path, "homeassistant",
+        "--runtime-dir", str(tmp_path / "ha-run"),
+    )  # fmt: skip
+    wait(lambda: "homeassistant" in host.names(), 10, "HA's name in the file")
+    status, out = host.getent("ahosts", "homeassistant")
+    assert status == 0
+    assert f"{local.link_local('eth0')}%{local.ifindex('eth0')}" in out

@@ -246,7 +246,7 @@ def test_module_agrees_with_the_reference_parser(
         for n, a, e, alive in items
     ]
     data = format_table(records)
-    module.hosts.write_bytes(data)
+    write_atomic(module.hosts, data)
     parsed = {name_key(r.name): r for r in parse_table(data, now)}
     for name, *_ in items:
         key = name_key(name)

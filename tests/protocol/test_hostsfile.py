@@ -23,6 +23,7 @@ from custom_components.linkname.protocol.hostsfile import (
     format_record,
     format_table,
     name_key,
+    neighbour_record,
     parse_table,
     write_atomic,
 )
@@ -318,3 +319,33 @@ def test_follow_is_opt_in_for_watch(monkeypatch: pytest.MonkeyPatch) -> None:
     writer = hostsfile.follow(FakeEndpoint(), None, by_default=False)
     assert writer is not None
     assert writer.path == Path("/tmp/somewhere/hosts")
+
+
+def test_the_holder_of_a_contested_name_answers_not_the_smallest_host_id() -> None:
+    early = neighbour("Alpha", 9, 100.0)
+    early.first_seen = 1.0
+    hijacker = neighbour("ALPHA", 0, 100.0)  # host ID 00..00, came later
+    hijacker.first_seen = 50.0
+    other = neighbour("beta", 5, 100.0)
+    other.first_seen = 20.0
+    assert hostsfile.by_precedence([hijacker, other, early]) == [early, other, hijacker]
+
+    class Table(list[Neighbour]):
+        def holder(self, name: str) -> Neighbour | None:
+            return hijacker if name.casefold() == "alpha" else None
+
+    # a table that knows its holders decides (here: the later one holds it)
+    assert hostsfile.by_precedence(Table([early, other, hijacker]))[0] is hijacker
+    data = format_table(
+        neighbour_record(n, 2, 0.0, NOW)
+        for n in hostsfile.by_precedence([hijacker, early])
+    )
+    [record] = parse_table(data, NOW)
+    assert record.addresses[0] == "fe80::9"
+
+
+def test_name_key_is_the_cores_when_it_has_one() -> None:
+    core = hostsfile._core_name_key()
+    if core is not None:
+        for name in ("Kitchen", "ＫＩＴＣＨＥＮ", "\u0390", "Straße"):
+            assert name_key(name) == core(name)

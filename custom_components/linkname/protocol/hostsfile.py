@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import math
 import os
@@ -24,9 +25,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from . import codec
 from .table import (
     AddressChanged,
     Event,
@@ -74,19 +74,52 @@ class HostRecord:
     ifindex: int
 
 
+def _core_name_key() -> Callable[[str], str] | None:
+    """The core's own name key function (``names.name_key``), if it has one."""
+    for module in (".names", ".codec"):
+        try:
+            found = importlib.import_module(module, __package__).name_key
+        except (ImportError, AttributeError):
+            continue
+        if callable(found):
+            return cast("Callable[[str], str]", found)
+    return None
+
+
+_CORE_NAME_KEY = _core_name_key()
+
+
 def name_key(name: str) -> str:
     """The comparison form of a name stored in the file.
 
-    The core's own key function when it has one (issue 9: NFKC + casefold),
-    else the same here: NFKC, casefold, NFKC again (casefolding can undo the
-    normalisation: U+0390 folds to U+03B9 U+0308 U+0301). ASCII letters come
-    out in lower case.
+    The core's own key function when it has one (section 4.6: NFKC +
+    casefold), else the same here: NFKC, casefold, NFKC again (casefolding
+    can undo the normalisation: U+0390 folds to U+03B9 U+0308 U+0301).
+    ASCII letters come out in lower case.
     """
-    core_key: Callable[[str], str] | None = getattr(codec, "name_key", None)
-    if core_key is not None:
-        return core_key(name)
+    if _CORE_NAME_KEY is not None:
+        return _CORE_NAME_KEY(name)
     nfkc = unicodedata.normalize
     return nfkc("NFKC", nfkc("NFKC", name).casefold())
+
+
+def by_precedence(table: Iterable[Neighbour]) -> list[Neighbour]:
+    """The neighbours in the order the file lists them: the first of a name
+    answers (section 6.3: a lookup prefers the holder, the entry that has
+    announced the name longest).
+
+    Holders first when the table knows them (``table.holder(name)``), then
+    by first sighting and host ID; never by host ID alone, which would let
+    host ID 00..00 take any name.
+    """
+    holder = getattr(table, "holder", None)
+    neighbours = list(table)
+
+    def rank(n: Neighbour) -> tuple[int, float, bytes]:
+        is_holder = callable(holder) and holder(n.name) is n
+        return (0 if is_holder else 1, n.first_seen, n.host_id)
+
+    return sorted(neighbours, key=rank)
 
 
 def _is_link_local(packed: bytes) -> bool:
@@ -144,8 +177,8 @@ def format_record(record: HostRecord) -> bytes | None:
 def format_table(records: Iterable[HostRecord]) -> bytes:
     """The whole file: header, one line per distinct key, trailer.
 
-    The first record of a key wins (callers list the conflict winner, the
-    lowest host ID, first); records that do not fit in
+    The first record of a key wins (callers list the holder of a contested
+    name first, see :func:`by_precedence`); records that do not fit in
     :data:`MAX_FILE_BYTES` are left out.
     """
     lines: list[bytes] = []
@@ -402,14 +435,15 @@ class HostsFileWriter:
         self._timer = loop.call_at(when, self._write)
 
     def records(self) -> list[HostRecord]:
-        """What the file holds now: own records, then neighbours by host ID."""
+        """What the file holds now: own records, then neighbours (holders of
+        their names first, see :func:`by_precedence`)."""
         loop = self._loop
         now = loop.time() if loop is not None else time.monotonic()
         wall = self.clock()
         out = list(self.own()) if self.own is not None else []
         for source in self.sources:
             ifindex = source.ifindex or 0
-            neighbours = sorted(source.table, key=lambda n: n.host_id)
+            neighbours = by_precedence(source.table)
             out += [
                 neighbour_record(n, ifindex, now, wall)
                 for n in neighbours
