@@ -974,3 +974,70 @@ def test_restored_entry_spelt_otherwise_is_still_one_path() -> None:
     assert table.paths(hid(1)) == [(lla(1),)]
     assert table._paths == {}
     assert table.next_deadline() == 210.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_name_groups_match_a_brute_force_model(seed: int) -> None:
+    """Random joins, renames, goodbyes, removals and expiry: holder, find,
+    conflicts and membership agree with a model that scans everything."""
+    import random
+
+    rng = random.Random(seed)
+    table = NeighbourTable(capacity=64, new_per_source_per_minute=10**6)
+    spellings = [
+        "pi",
+        "PI",
+        "Pi",
+        "\uff50\uff49",
+        "nas",
+        "NAS",
+        "\u0390",
+        "\u03aa\u0301",
+    ]
+    seqs: dict[int, int] = {}
+    # Model: host -> (name key, since, expires).
+    model: dict[int, tuple[str, float, float]] = {}
+    now = 0.0
+    for _step in range(1500):
+        now += rng.choice((0.0, 0.5, 3.0))
+        op = rng.random()
+        host = rng.randrange(1, 24)
+        if op < 0.6:
+            name = rng.choice(spellings)
+            ttl = rng.choice((5, 20, 60))
+            seqs[host] = seqs.get(host, 0) + 1
+            feed(table, announce(host, name=name, seq=seqs[host], ttl=ttl), now=now)
+            key = table_module.name_key(name)
+            old = model.get(host)
+            since = old[1] if old is not None and old[0] == key else now
+            model[host] = (key, since, now + ttl)
+        elif op < 0.75:
+            seqs[host] = seqs.get(host, 0) + 1
+            feed(table, goodbye(host, seq=seqs[host]), now=now, source=lla(host))
+            model.pop(host, None)
+        elif op < 0.85:
+            table.remove(hid(host))
+            model.pop(host, None)
+        else:
+            table.expire(now)
+            model = {h: v for h, v in model.items() if v[2] > now}
+        assert {int.from_bytes(n.host_id) for n in table} == set(model)
+        keys = {v[0] for v in model.values()}
+        for key in keys:
+            members = [h for h, v in model.items() if v[0] == key]
+            holder = min(members, key=lambda h: (model[h][1], hid(h)))
+            found = table.find(key)
+            assert {int.from_bytes(n.host_id) for n in found} == set(members)
+            assert found[0].host_id == hid(holder)
+            got = table.holder(key)
+            assert got is not None
+            assert got.host_id == hid(holder)
+        contested = {
+            key for key in keys if sum(v[0] == key for v in model.values()) > 1
+        }
+        assert {table_module.name_key(c.name) for c in table.conflicts()} == contested
+        assert all(
+            c.holder == table.holder(c.name).host_id  # type: ignore[union-attr]
+            for c in table.conflicts()
+        )
+        assert len(table._groups) == len(keys)
