@@ -1041,3 +1041,50 @@ def test_name_groups_match_a_brute_force_model(seed: int) -> None:
             for c in table.conflicts()
         )
         assert len(table._groups) == len(keys)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paths_match_a_model_of_multi_interface_hosts(seed: int) -> None:
+    """Hosts with up to three interfaces announce one sequence space on the
+    ones that are up, copies delivered in random order; interfaces go down
+    and come back.  Nothing is rejected, an entry carries exactly the paths
+    heard within their TTL, the first-heard live path first."""
+    import random
+
+    rng = random.Random(seed)
+    table = NeighbourTable(new_per_source_per_minute=10**6)
+    ifaces = {h: [(f"fe80::{h:x}:{i}",) for i in range(3)] for h in range(1, 6)}
+    up = {h: {0} for h in ifaces}
+    seq = dict.fromkeys(ifaces, 0)
+    # Model: host -> {path: expires}, in the order the table learnt them.
+    model: dict[int, dict[tuple[str, ...], float]] = {}
+    now = 0.0
+    for _round in range(400):
+        now += rng.choice((1.0, 10.0, 30.0))
+        for host in ifaces:
+            if rng.random() < 0.15:
+                up[host] ^= {rng.randrange(3)}  # an interface goes down or up
+        copies = []
+        for host, live in up.items():
+            for i in sorted(live):
+                seq[host] += 1
+                copies.append((host, ifaces[host][i], seq[host]))
+        rng.shuffle(copies)
+        for host, path, s in copies:
+            events = feed(table, announce(host, seq=s, ttl=60, addresses=path), now=now)
+            assert not any(isinstance(e, Rejected) for e in events), events
+            paths = model.setdefault(host, {})
+            paths[path] = now + 60
+        table.expire(now)
+        for host in list(model):
+            model[host] = {p: t for p, t in model[host].items() if t > now}
+            if not model[host]:
+                del model[host]
+        assert {int.from_bytes(n.host_id) for n in table} == set(model)
+        for host, paths in model.items():
+            assert table.paths(hid(host)) == list(paths)
+            neighbour = table.get(hid(host))
+            assert neighbour is not None
+            assert neighbour.addresses == tuple(a for p in paths for a in p)
+            assert neighbour.expires == max(paths.values())
+    assert not table.rejected
