@@ -185,7 +185,7 @@ def test_names_agree_with_this_python(python: str, tmp_path: Path) -> None:
 
 def test_repertoire_module_is_what_the_generator_makes_with_unicode_14() -> None:
     """scripts/gen_repertoire.py --check with Python 3.11 (Unicode 14.0.0)."""
-    script = PACKAGE.parents[2] / "scripts" / "gen_repertoire.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_repertoire.py"
     for python in PYTHONS:
         probe = subprocess.run(
             [python, "-c", "import unicodedata; print(unicodedata.unidata_version)"],

@@ -974,3 +974,117 @@ def test_restored_entry_spelt_otherwise_is_still_one_path() -> None:
     assert table.paths(hid(1)) == [(lla(1),)]
     assert table._paths == {}
     assert table.next_deadline() == 210.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_name_groups_match_a_brute_force_model(seed: int) -> None:
+    """Random joins, renames, goodbyes, removals and expiry: holder, find,
+    conflicts and membership agree with a model that scans everything."""
+    import random
+
+    rng = random.Random(seed)
+    table = NeighbourTable(capacity=64, new_per_source_per_minute=10**6)
+    spellings = [
+        "pi",
+        "PI",
+        "Pi",
+        "\uff50\uff49",
+        "nas",
+        "NAS",
+        "\u0390",
+        "\u03aa\u0301",
+    ]
+    seqs: dict[int, int] = {}
+    # Model: host -> (name key, since, expires).
+    model: dict[int, tuple[str, float, float]] = {}
+    now = 0.0
+    for _step in range(1500):
+        now += rng.choice((0.0, 0.5, 3.0))
+        op = rng.random()
+        host = rng.randrange(1, 24)
+        if op < 0.6:
+            name = rng.choice(spellings)
+            ttl = rng.choice((5, 20, 60))
+            seqs[host] = seqs.get(host, 0) + 1
+            feed(table, announce(host, name=name, seq=seqs[host], ttl=ttl), now=now)
+            key = table_module.name_key(name)
+            old = model.get(host)
+            since = old[1] if old is not None and old[0] == key else now
+            model[host] = (key, since, now + ttl)
+        elif op < 0.75:
+            seqs[host] = seqs.get(host, 0) + 1
+            feed(table, goodbye(host, seq=seqs[host]), now=now, source=lla(host))
+            model.pop(host, None)
+        elif op < 0.85:
+            table.remove(hid(host))
+            model.pop(host, None)
+        else:
+            table.expire(now)
+            model = {h: v for h, v in model.items() if v[2] > now}
+        assert {int.from_bytes(n.host_id) for n in table} == set(model)
+        keys = {v[0] for v in model.values()}
+        for key in keys:
+            members = [h for h, v in model.items() if v[0] == key]
+            holder = min(members, key=lambda h: (model[h][1], hid(h)))
+            found = table.find(key)
+            assert {int.from_bytes(n.host_id) for n in found} == set(members)
+            assert found[0].host_id == hid(holder)
+            got = table.holder(key)
+            assert got is not None
+            assert got.host_id == hid(holder)
+        contested = {
+            key for key in keys if sum(v[0] == key for v in model.values()) > 1
+        }
+        assert {table_module.name_key(c.name) for c in table.conflicts()} == contested
+        assert all(
+            c.holder == table.holder(c.name).host_id  # type: ignore[union-attr]
+            for c in table.conflicts()
+        )
+        assert len(table._groups) == len(keys)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paths_match_a_model_of_multi_interface_hosts(seed: int) -> None:
+    """Hosts with up to three interfaces announce one sequence space on the
+    ones that are up, copies delivered in random order; interfaces go down
+    and come back.  Nothing is rejected, an entry carries exactly the paths
+    heard within their TTL, the first-heard live path first."""
+    import random
+
+    rng = random.Random(seed)
+    table = NeighbourTable(new_per_source_per_minute=10**6)
+    ifaces = {h: [(f"fe80::{h:x}:{i}",) for i in range(3)] for h in range(1, 6)}
+    up = {h: {0} for h in ifaces}
+    seq = dict.fromkeys(ifaces, 0)
+    # Model: host -> {path: expires}, in the order the table learnt them.
+    model: dict[int, dict[tuple[str, ...], float]] = {}
+    now = 0.0
+    for _round in range(400):
+        now += rng.choice((1.0, 10.0, 30.0))
+        for host in ifaces:
+            if rng.random() < 0.15:
+                up[host] ^= {rng.randrange(3)}  # an interface goes down or up
+        copies = []
+        for host, live in up.items():
+            for i in sorted(live):
+                seq[host] += 1
+                copies.append((host, ifaces[host][i], seq[host]))
+        rng.shuffle(copies)
+        for host, path, s in copies:
+            events = feed(table, announce(host, seq=s, ttl=60, addresses=path), now=now)
+            assert not any(isinstance(e, Rejected) for e in events), events
+            paths = model.setdefault(host, {})
+            paths[path] = now + 60
+        table.expire(now)
+        for host in list(model):
+            model[host] = {p: t for p, t in model[host].items() if t > now}
+            if not model[host]:
+                del model[host]
+        assert {int.from_bytes(n.host_id) for n in table} == set(model)
+        for host, paths in model.items():
+            assert table.paths(hid(host)) == list(paths)
+            neighbour = table.get(hid(host))
+            assert neighbour is not None
+            assert neighbour.addresses == tuple(a for p in paths for a in p)
+            assert neighbour.expires == max(paths.values())
+    assert not table.rejected
