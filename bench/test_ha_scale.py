@@ -37,9 +37,9 @@ from bench._common import ROOT, percentiles, summary, write
 from bench._ha import StateLog, add_sources
 from bench._whatif import applied
 from custom_components.linkname.const import DOMAIN, STORAGE_VERSION
-from linkname import codec
-from linkname.const import GROUP, PORT
-from linkname.table import NeighbourTable, RxMeta
+from custom_components.linkname.protocol import codec
+from custom_components.linkname.protocol.const import GROUP, PORT
+from custom_components.linkname.protocol.table import NeighbourTable, RxMeta
 from tests.conftest import HaLink, make_entry
 
 pytestmark = pytest.mark.netns

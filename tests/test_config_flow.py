@@ -30,8 +30,8 @@ from custom_components.linkname.const import (
     CONF_TRACK_NEW,
     DOMAIN,
 )
-from linkname.auth import Key
-from linkname.const import ANNOUNCE
+from custom_components.linkname.protocol.auth import Key
+from custom_components.linkname.protocol.const import ANNOUNCE
 from tests.conftest import HaLink, add_entry, wait_for
 
 USER_INPUT = {CONF_NAME: "ha-test", CONF_KEY: "", CONF_PUBLISH: True}

@@ -8,8 +8,8 @@ from homeassistant.helpers import issue_registry as ir
 
 from custom_components.linkname.const import DOMAIN
 from custom_components.linkname.diagnostics import async_get_config_entry_diagnostics
-from linkname.auth import Key
-from linkname.codec import encode
+from custom_components.linkname.protocol.auth import Key
+from custom_components.linkname.protocol.codec import encode
 from tests.conftest import HaLink, add_entry, wait_for
 
 pytestmark = pytest.mark.netns

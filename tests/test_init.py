@@ -13,8 +13,8 @@ from homeassistant.loader import async_get_integration
 
 from custom_components.linkname import async_remove_config_entry_device
 from custom_components.linkname.const import DOMAIN
-from linkname import netif
-from linkname.const import ANNOUNCE, GOODBYE, QUERY
+from custom_components.linkname.protocol import netif
+from custom_components.linkname.protocol.const import ANNOUNCE, GOODBYE, QUERY
 from tests.conftest import HA_HOST_ID, HaLink, add_entry, wait_for
 from tests.peer import Peer
 

@@ -10,9 +10,9 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 
 from custom_components.linkname.const import DOMAIN
-from linkname.announcer import Announcer
-from linkname.codec import encode
-from linkname.const import ANNOUNCE, FLAG_RESPONSE, QUERY
+from custom_components.linkname.protocol.announcer import Announcer
+from custom_components.linkname.protocol.codec import encode
+from custom_components.linkname.protocol.const import ANNOUNCE, FLAG_RESPONSE, QUERY
 from tests.conftest import HaLink, add_entry
 from tests.peer import Peer
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from linkname.table import DEFAULT_CAPACITY
+from custom_components.linkname.protocol.table import DEFAULT_CAPACITY
 from tests.e2e.conftest import World
 from tests.e2e.frames import (
     Injector,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from linkname import __version__
+from custom_components.linkname.protocol import __version__
 from tests.e2e.conftest import HA_NAME, World, changed_at, wait_running
 from tests.e2e.procs import INTERVAL, Peers
 from tests.e2e.report import REPORT

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkname.auth import (
+from custom_components.linkname.protocol.auth import (
     DEFAULT_WINDOW_MS,
     BadKeyError,
     Key,
@@ -25,8 +25,21 @@ from linkname.auth import (
     seq_newer,
     sign,
 )
-from linkname.codec import Auth, DecodeError, Message, Reason, decode, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
+from custom_components.linkname.protocol.codec import (
+    Auth,
+    DecodeError,
+    Message,
+    Reason,
+    decode,
+    encode,
+)
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
 
 from . import vectors
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from linkname.codec import (
+from custom_components.linkname.protocol.codec import (
     Auth,
     DecodeError,
     EncodeError,
@@ -24,7 +24,7 @@ from linkname.codec import (
     text_problem,
     validate_name,
 )
-from linkname.const import (
+from custom_components.linkname.protocol.const import (
     ANNOUNCE,
     FLAG_RESPONSE,
     GOODBYE,

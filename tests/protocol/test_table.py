@@ -6,10 +6,16 @@ import tracemalloc
 
 import pytest
 
-from linkname.auth import Key, pseudo_header, sign
-from linkname.codec import Message, Reason, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
-from linkname.table import (
+from custom_components.linkname.protocol.auth import Key, pseudo_header, sign
+from custom_components.linkname.protocol.codec import Message, Reason, encode
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
+from custom_components.linkname.protocol.table import (
     AddressChanged,
     Conflict,
     Joined,

@@ -1,0 +1,38 @@
+"""The tests load the protocol core under one name only.
+
+The integration imports its core relatively, as
+``custom_components.linkname.protocol``; the same files are also installed as
+the top-level ``linkname`` package (the command).  A test importing both would
+get two copies of every module, hence two ``Joined`` classes, and
+``isinstance`` checks that fail for no visible reason.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_NAME = re.compile(r"^\s*(from\s+linkname[.\s]|import\s+linkname\b)", re.M)
+
+
+def test_tests_and_benches_import_the_core_as_custom_components() -> None:
+    """No test or HA bench module imports ``linkname`` (the packaged name)."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("tests", "bench")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if OTHER_NAME.search(path.read_text(encoding="utf-8"))
+        # The codec and ingest benches run standalone, without HA.
+        and path.name not in {"codec.py", "ingest.py", "_ingest_rx.py"}
+    ]
+    assert offenders == []
+
+
+def test_one_joined_class() -> None:
+    """The integration and the tests see the same event classes."""
+    from custom_components.linkname import coordinator
+    from custom_components.linkname.protocol import table
+
+    assert coordinator.Joined is table.Joined
+    assert table.__name__ == "custom_components.linkname.protocol.table"
