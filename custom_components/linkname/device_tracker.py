@@ -11,7 +11,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import LinknameConfigEntry, LinknameCoordinator, signal_new
-from .device import eui64_mac
+from .device import eui64_mac, with_zone
 from .entity import LinknameNeighbourEntity, async_add_in_chunks
 
 PARALLEL_UPDATES = 0  # push only: nothing is polled
@@ -57,11 +57,20 @@ class LinknameTracker(LinknameNeighbourEntity, BaseScannerEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Link-local address with its zone, announced name and MAC if known."""
+        """Announced name, every announced address (link-local with its zone).
+
+        They change rarely (a new address, a rename), so the recorder stays
+        quiet; ``ip`` is the link-local address, ``mac`` the MAC address it
+        was derived from, when it was.
+        """
         known = self.known
-        attributes: dict[str, Any] = {"host_name": known.name}
+        interface = self.coordinator.interface
+        attributes: dict[str, Any] = {
+            "host_name": known.name,
+            "addresses": [with_zone(a, interface) for a in known.addresses],
+        }
         if known.link_local:
-            attributes["ip"] = f"{known.link_local}%{self.coordinator.interface}"
+            attributes["ip"] = with_zone(known.link_local, interface)
         if mac := eui64_mac(known.link_local):
             attributes["mac"] = mac
         return attributes

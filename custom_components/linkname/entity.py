@@ -42,7 +42,9 @@ class LinknameNeighbourEntity(Entity):
         self.coordinator = coordinator
         self.host = host
         self._attr_unique_id = f"{coordinator.entry.unique_id}_{host}_{key}"
-        self._attr_device_info = neighbour_device_info(coordinator.known[host])
+        self._attr_device_info = neighbour_device_info(
+            coordinator.known[host], coordinator.interface_device_id
+        )
         self._attr_entity_registry_enabled_default = coordinator.track_new
         self._written: tuple[object, ...] | None = None
 
