@@ -155,7 +155,6 @@ async def test_sensor_snapshot(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     entity_registry: er.EntityRegistry,
-    device_registry: dr.DeviceRegistry,
     snapshot: SnapshotAssertion,
 ) -> None:
     """Entities and devices as core tests them (syrupy snapshots)."""
@@ -170,5 +169,5 @@ async def test_sensor_snapshot(
         ).announce()
         await hass.async_block_till_done()
         await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
-    devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     assert sorted(devices, key=lambda d: d.name or "") == snapshot(name="devices")
