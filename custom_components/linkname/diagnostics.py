@@ -1,9 +1,9 @@
 """Diagnostics downloads: the entry's (socket, counters, table) and a neighbour's.
 
 Redacted, so that a user can paste them into a public issue: the shared key,
-every address (IPv6 and IPv4), host IDs, MAC addresses and names (the one
-Home Assistant announces and its neighbours').  Counters and the structure
-stay.
+every address (IPv6 and IPv4), host IDs, MAC addresses and the name Home
+Assistant announces.  Counters and the structure stay, and so do the
+neighbours' names: without them nobody could tell which entry is which.
 """
 
 from __future__ import annotations
@@ -17,30 +17,21 @@ from homeassistant.helpers.device_registry import DeviceEntry
 from .const import CONF_HOST_ID, CONF_KEY, CONF_NAME, DOMAIN
 from .coordinator import LinknameConfigEntry
 
-TO_REDACT = {
-    CONF_KEY,
-    CONF_HOST_ID,
-    CONF_NAME,
-    "announced_name",
-    "host",
-    "addresses",
-    "source",
-    "mac",
-    "ip",
-}
+ENTRY_TO_REDACT = {CONF_KEY, CONF_HOST_ID, CONF_NAME}
+TO_REDACT = {"announced_name", "host", "addresses", "source", "mac", "ip"}
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: LinknameConfigEntry
 ) -> dict[str, Any]:
     """The entry, its socket, counters and neighbours, redacted."""
-    return async_redact_data(
-        {
-            "entry": {"data": dict(entry.data), "options": dict(entry.options)},
-            "runtime": entry.runtime_data.diagnostics(),
+    return {
+        "entry": {
+            "data": async_redact_data(dict(entry.data), ENTRY_TO_REDACT),
+            "options": dict(entry.options),
         },
-        TO_REDACT,
-    )
+        "runtime": async_redact_data(entry.runtime_data.diagnostics(), TO_REDACT),
+    }
 
 
 async def async_get_device_diagnostics(

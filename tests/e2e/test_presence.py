@@ -61,11 +61,16 @@ def test_onboarding_and_setup_through_the_api(world: World) -> None:
     assert entry["supports_reconfigure"]
     diag = world.api.diagnostics(world.entry_id)
     assert diag["entry"]["data"]["interface"] == "eth0"
-    assert diag["entry"]["data"]["name"] == HA_NAME
+    # Private data is redacted; HA's address is on its interface device.
+    assert diag["entry"]["data"]["name"] == "**REDACTED**"
+    assert HA_NAME not in repr(diag)
     runtime = diag["runtime"]
     assert runtime["socket"]["state"] == "up"
-    assert runtime["socket"]["source"] == ha_ll
-    online = world.api.state("sensor.linkname_eth0_neighbours_online")
+    assert runtime["socket"]["source"] == "**REDACTED**"
+    address = world.api.state("sensor.ha_e2e_link_local_address")
+    assert address is not None
+    assert address["state"] == f"{ha_ll}%eth0"
+    online = world.api.state("sensor.ha_e2e_neighbours_online")
     assert online is not None
     assert online["state"].isdigit()
 
@@ -150,7 +155,7 @@ def test_rename_keeps_the_entity_and_device(world: World, peers: Peers) -> None:
     trackers = world.api.trackers()
     assert "charlie" not in trackers  # no second entity for either name
     assert trackers["charlie-renamed"]["entity_id"] == entity_id
-    host = world.neighbour("charlie-renamed")["host"]
+    host = after["unique_id"].removeprefix("eth0_").removesuffix("_tracker")
     linked = [d["id"] for d in devices if ["linkname", host] in d["identifiers"]]
     assert linked == [after["device_id"]]
     assert world.linkname_problems() == []
