@@ -11,6 +11,7 @@ something a user can see changes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -72,6 +73,7 @@ from .protocol.table import (
 _LOGGER = logging.getLogger(__name__)
 
 SAVE_DELAY = 30.0
+RESTORE_CHUNK = 200  # stored neighbours read and restored per loop step
 STALE_CHECK_INTERVAL_S = 6 * 3600
 _HEARD = (Joined, Refreshed, Updated, Renamed, AddressChanged)
 
@@ -219,20 +221,24 @@ class LinknameCoordinator:
     async def async_setup(self) -> None:
         """Restore what was known, then open the socket and start."""
         stored = await self._store.async_load() or {}
-        for host, data in stored.get("neighbours", {}).items():
+        for count, (host, data) in enumerate(stored.get("neighbours", {}).items(), 1):
             try:
                 self.known[host] = Known(**data)
             except TypeError:
                 _LOGGER.debug("Dropping unreadable stored neighbour %s", host)
+            if count % RESTORE_CHUNK == 0:
+                await asyncio.sleep(0)
         # Not away just because Home Assistant restarted: present neighbours
         # go back into the table for a full away time from now; the start
         # QUERY makes them answer well before.
         now = self.hass.loop.time()
-        for known in self.known.values():
+        for count, known in enumerate(self.known.values(), 1):
             if known.present and not self.table.restore(
                 known.to_neighbour(now, now + self.away_time(known))
             ):
                 known.present = False
+            if count % RESTORE_CHUNK == 0:
+                await asyncio.sleep(0)  # 1,000 in one go held the loop ~10 ms
         self.online = sum(1 for known in self.known.values() if known.present)
         self._update_interface_device()
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 from homeassistant.helpers import device_registry as dr
@@ -90,11 +92,12 @@ class Known:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def eui64_mac(link_local: str) -> str | None:
     """The MAC address an EUI-64 interface identifier was derived from."""
     try:
-        packed = ipaddress.IPv6Address(link_local.split("%", 1)[0]).packed
-    except ValueError:
+        packed = socket.inet_pton(socket.AF_INET6, link_local.split("%", 1)[0])
+    except OSError:
         return None
     iid = packed[8:]
     if iid[3] != 0xFF or iid[4] != 0xFE:

@@ -31,7 +31,8 @@ async def async_setup_entry(
 
     await async_add_in_chunks(
         async_add_entities,
-        [LinknameTracker(coordinator, host) for host in coordinator.known],
+        list(coordinator.known),
+        lambda host: LinknameTracker(coordinator, host),
     )
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new(entry.entry_id), add)

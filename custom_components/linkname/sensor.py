@@ -44,7 +44,8 @@ async def async_setup_entry(
     async_add_entities([OnlineSensor(coordinator), AddressSensor(coordinator)])
     await async_add_in_chunks(
         async_add_entities,
-        [OnlineSinceSensor(coordinator, host) for host in coordinator.known],
+        list(coordinator.known),
+        lambda host: OnlineSinceSensor(coordinator, host),
     )
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new(entry.entry_id), add)
