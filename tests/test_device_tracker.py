@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_HOME, STATE_NOT_HOME, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 
 from custom_components.linkname.const import CONF_AWAY_AFTER, CONF_TRACK_NEW, DOMAIN
 from tests.conftest import Fake, add_entry
@@ -73,9 +77,41 @@ async def test_arrival_goodbye_attributes_and_device(
     assert own.manufacturer == "Home Assistant"
     assert own.sw_version
 
+    assert "last_heard" not in state.attributes  # home: heard within the away time
+
+    before = dt_util.utcnow()
     peer.goodbye()
     await hass.async_block_till_done()
-    assert state_of(hass, entity_id) == STATE_NOT_HOME
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == STATE_NOT_HOME
+    assert before <= state.attributes["last_heard"] <= dt_util.utcnow()
+
+
+async def test_last_heard_after_silence_is_the_last_announcement(
+    fake: Fake, hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Silent: away once the away time passed; last heard is before that."""
+    await add_entry(hass)
+    peer = fake.endpoint.peer(5, "silent", ttl=30)
+    peer.announce()
+    await hass.async_block_till_done()
+    entity_id = tracker_id(hass, peer.host_id)
+    heard = dt_util.utcnow()
+    freezer.tick(31)
+    fake.endpoint.advance(31)
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)  # type: ignore[arg-type]
+    assert state is not None
+    assert state.state == STATE_NOT_HOME
+    assert state.attributes["last_heard"] == heard
+    assert state.last_changed == heard + timedelta(seconds=31)
+    peer.announce()  # back: the attribute goes with the same state write
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)  # type: ignore[arg-type]
+    assert state is not None
+    assert state.state == STATE_HOME
+    assert "last_heard" not in state.attributes
 
 
 async def test_silence_means_away_after_ttl_not_before(

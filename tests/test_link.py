@@ -10,6 +10,7 @@ loss.  They need root and ``ip netns`` (they run in CI).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 
@@ -195,11 +196,12 @@ async def test_silence_means_away_after_ttl_not_before(
 
 
 async def test_interface_down_makes_entities_unavailable_then_recovers(
-    ha_link: HaLink, hass: HomeAssistant
+    ha_link: HaLink, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Link down: unavailable and a repair issue; back: recovered, issue gone."""
-    from homeassistant.helpers import issue_registry as ir
+    """Link down: unavailable and a repair issue; back: recovered, issue gone.
 
+    The log has one WARNING for the outage and an INFO for the recovery.
+    """
     entry_id = (await add_entry(hass)).entry_id
     peer = ha_link.peer(6, "steady")
     peer.announce()
@@ -208,15 +210,27 @@ async def test_interface_down_makes_entities_unavailable_then_recovers(
     await wait_for(lambda: state_of(hass, entity_id) == STATE_HOME)
     issues = ir.async_get(hass)
 
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="custom_components.linkname")
     ha_link.ha.set_link("eth0", up=False)
     await wait_for(lambda: state_of(hass, entity_id) == STATE_UNAVAILABLE, limit=5)
     assert issues.async_get_issue(DOMAIN, f"interface_down_{entry_id}") is not None
+    await asyncio.sleep(2.5)  # the endpoint checks again every second: still down
     ha_link.ha.set_link("eth0", up=True)
     ha_link.ha.link_local("eth0")
     await wait_for(lambda: state_of(hass, entity_id) != STATE_UNAVAILABLE, limit=8)
     assert issues.async_get_issue(DOMAIN, f"interface_down_{entry_id}") is None
     peer.announce()
     await wait_for(lambda: state_of(hass, entity_id) == STATE_HOME)
+    ours = [
+        r for r in caplog.records if r.name.startswith("custom_components.linkname")
+    ]
+    warnings = [r for r in ours if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "down" in warnings[0].getMessage()
+    assert any(
+        r.levelno == logging.INFO and "back up" in r.getMessage() for r in ours
+    ), [r.getMessage() for r in ours]
 
 
 async def test_user_step_creates_entry_on_a_real_link(

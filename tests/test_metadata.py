@@ -538,6 +538,22 @@ def test_translation_texts_are_clean() -> None:
         assert "[%key:" not in text, f"{path}: references need strings.json of core"
 
 
+def test_texts_speak_plainly() -> None:
+    """No encoding jargon; no "Optional." under a label that says optional."""
+    for path, text in leaves(strings()):
+        assert "UTF-8" not in text, path
+        assert "bytes" not in text, path
+    data = strings()
+    for flow in ("config", "options"):
+        for step_id, step in data[flow]["step"].items():
+            for field, label in step.get("data", {}).items():
+                help_text = step.get("data_description", {}).get(field, "")
+                if "optional" in label.lower():
+                    assert not help_text.lower().startswith("optional"), (
+                        f"{flow}.step.{step_id}.{field}"
+                    )
+
+
 def test_translation_keys_are_valid() -> None:
     """Keys of entities, actions, exceptions and issues: [a-z0-9-_], no edges."""
     data = strings()

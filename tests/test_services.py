@@ -65,6 +65,10 @@ async def test_resolve_unknown_and_invalid_names(
     assert "not a valid linkname name" in message
     assert message.count("'.'") == 1
     assert "a.b" not in message.replace("['name']", "")  # said once, no echo
+    with pytest.raises(probatio.Invalid, match="too long: up to 63 characters"):
+        await hass.services.async_call(
+            DOMAIN, "resolve", {"name": "ä" * 32}, blocking=True, return_response=True
+        )
     # A caller's mistake is not an error of Home Assistant's.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 

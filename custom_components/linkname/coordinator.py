@@ -305,7 +305,10 @@ class LinknameCoordinator:
             self._heard(event.neighbour)
         elif isinstance(event, Left):
             if event.reason != LeaveReason.REMOVED:  # removed: see forget()
-                self._gone(event.neighbour.host_id.hex())
+                self._gone(
+                    event.neighbour.host_id.hex(),
+                    heard=event.reason == LeaveReason.GOODBYE,
+                )
         elif isinstance(event, Conflict):
             holder: bytes | None = getattr(event, "holder", None)
             _LOGGER.info(
@@ -398,11 +401,14 @@ class LinknameCoordinator:
         )
         self.interface_device_id = device.id
 
-    def _gone(self, host: str) -> None:
+    def _gone(self, host: str, *, heard: bool) -> None:
+        """The table let a neighbour go; ``heard``: it said goodbye (now)."""
         known = self.known.get(host)
         if known is None or not known.present:
             return
         known.present = False
+        if heard:
+            known.last_heard = time.time()
         self.online -= 1
         self._conflicting.discard(host)
         self._update_conflict_issue()

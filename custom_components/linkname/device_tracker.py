@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from homeassistant.components.device_tracker.const import SourceType
@@ -62,7 +63,8 @@ class LinknameTracker(LinknameNeighbourEntity, BaseScannerEntity):
 
         They change rarely (a new address, a rename), so the recorder stays
         quiet; ``ip`` is the link-local address, ``mac`` the MAC address it
-        was derived from, when it was.
+        was derived from, when it was.  While away, ``last_heard`` is when
+        the neighbour was last heard (its last announcement or its goodbye).
         """
         known = self.known
         interface = self.coordinator.interface
@@ -74,6 +76,10 @@ class LinknameTracker(LinknameNeighbourEntity, BaseScannerEntity):
             attributes["ip"] = with_zone(known.link_local, interface)
         if mac := eui64_mac(known.link_local):
             attributes["mac"] = mac
+        if not known.present and known.last_heard:
+            # Written with the departure (a state write anyway): while home,
+            # the state itself says "heard within the away time".
+            attributes["last_heard"] = datetime.fromtimestamp(known.last_heard, UTC)
         return attributes
 
     def visible(self) -> tuple[object, ...]:

@@ -26,10 +26,16 @@ from .const import (
 )
 from .coordinator import LinknameConfigEntry
 from .protocol.codec import validate_name
+from .protocol.const import MAX_NAME_BYTES
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` is not a valid linkname name (said once), or None."""
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return (
+            f"too long: up to {MAX_NAME_BYTES} characters, fewer when it has "
+            "accented or non-Latin letters"
+        )
     try:
         validate_name(name)
     except ValueError as err:
