@@ -28,8 +28,6 @@ import pytest
 import pytest_socket
 
 from tests.e2e.ha import (
-    CLIENT_ID,
-    REDIRECT_URI,
     Api,
     HassError,
     HomeAssistant,
@@ -228,35 +226,7 @@ def onboard(world: World) -> None:
     steps = api.get("/api/onboarding")
     world.setup["onboarding_before"] = steps
     started = time.monotonic()
-    user = api.post(
-        "/api/onboarding/users",
-        {
-            "client_id": CLIENT_ID,
-            "name": "End To End",
-            "username": "e2e",
-            "password": PASSWORD,
-            "language": "en",
-        },
-    )
-    tokens = api.post(
-        "/auth/token",
-        form={
-            "grant_type": "authorization_code",
-            "code": user["auth_code"],
-            "client_id": CLIENT_ID,
-        },
-    )
-    api.token = tokens["access_token"]
-    # The frontend's later steps (core_config would also start the met,
-    # radio_browser... flows, which need the internet: not done here).
-    api.post("/api/onboarding/analytics", {})
-    api.post(
-        "/api/onboarding/integration",
-        {
-            "client_id": CLIENT_ID,
-            "redirect_uri": REDIRECT_URI,
-        },
-    )
+    tokens = api.onboard("e2e", PASSWORD)
     world.setup["onboarding_after"] = api.get("/api/onboarding")
     world.setup["token_type"] = tokens["token_type"]
     REPORT.step(
