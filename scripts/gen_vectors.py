@@ -21,7 +21,7 @@ import socket
 import struct
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from linkname.auth import Key, pseudo_header, sign
@@ -54,6 +54,7 @@ ADDRESSES = ("fe80::1", "fd00::1", "192.0.2.7")
 MODEL = "Raspberry Pi 4 Model B"
 OS = "Debian GNU/Linux 13"
 SOFTWARE = "linkname 0.1.0"
+MANUFACTURER = "Raspberry Pi Ltd"
 KEY_TEXT = "linkname-test-key-0123456789"
 TIMESTAMP_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SOURCE_PORT = 40000  # the sender's ephemeral transmit port
@@ -68,6 +69,7 @@ class Vector:
     prose: str
     fields: tuple[tuple[str, str], ...]
     data: bytes
+    revision: int = 1  # the spec revision that added it (its own subsection)
 
 
 # -- formatting --------------------------------------------------------------
@@ -112,7 +114,8 @@ def message_fields(message: Message) -> list[tuple[str, str]]:
         ("boot_id", f"0x{message.boot_id:08x}"),
         ("seq", str(message.seq)),
     ]
-    for key in ("name", "query_name", "addresses", "model", "os", "software"):
+    keys = ("name", "query_name", "addresses", "model", "os", "software")
+    for key in (*keys, "manufacturer"):
         value = getattr(message, key)
         if key == "addresses":
             if value:
@@ -238,6 +241,27 @@ def unknown_tlv_vector() -> Vector:
     return Vector(
         "announce-unknown-tlv", "Unknown non-critical TLV", prose, fields, data
     )
+
+
+def manufacturer_vector() -> Vector:
+    message = Message(
+        ANNOUNCE,
+        HOST_A,
+        BOOT_A,
+        11,
+        ttl=180,
+        name="kitchen-pi",
+        addresses=("fe80::1",),
+        model=MODEL,
+        manufacturer=MANUFACTURER,
+    )
+    prose = (
+        "Revision 2: host A announces the optional MANUFACTURER TLV (type 0x13, "
+        "section 4.4.4) after MODEL. The type is not critical, so a revision 1 "
+        "receiver skips it and accepts the rest of the message."
+    )
+    title = "ANNOUNCE with MANUFACTURER"
+    return replace(valid("announce-manufacturer", title, prose, message), revision=2)
 
 
 def malformed(
@@ -491,7 +515,12 @@ def vectors() -> list[Vector]:
         signed_vector(),
         unknown_tlv_vector(),
     ]
-    return out + malformed_vectors()
+    return out + malformed_vectors() + revision_2_vectors()
+
+
+def revision_2_vectors() -> list[Vector]:
+    """Vectors added by revision 2: numbered after those of revision 1."""
+    return [manufacturer_vector()]
 
 
 # -- output ------------------------------------------------------------------
@@ -501,9 +530,18 @@ def render(vector_list: list[Vector]) -> str:
     """The generated part of appendix A (between the markers, exclusive)."""
     parts: list[str] = ["### Valid messages\n"]
     valid_done = False
+    revision = 1
     for number, vector in enumerate(vector_list, start=1):
         is_malformed = vector.fields[0][0] == "reason"
-        if is_malformed and not valid_done:
+        if vector.revision != revision:
+            revision = vector.revision
+            parts.append(
+                f"### Added in revision {revision}\n\n"
+                f"Valid and malformed vectors for the rules revision {revision} "
+                "added.\nThey are numbered after the others, so earlier vectors "
+                "keep their numbers.\n"
+            )
+        elif is_malformed and not valid_done:
             valid_done = True
             parts.append(
                 "### Malformed datagrams\n\n"

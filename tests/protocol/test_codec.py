@@ -32,6 +32,7 @@ from custom_components.linkname.protocol.const import (
     QUERY,
     TLV_ADDRESSES,
     TLV_AUTH,
+    TLV_MANUFACTURER,
     TLV_MODEL,
     TLV_NAME,
     TLV_QUERY_NAME,
@@ -115,6 +116,7 @@ def test_spec_holds_every_required_vector() -> None:
         "query-name",
         "query-everyone",
         "announce-signed",
+        "announce-manufacturer",
     }
     assert valid <= idents
     for ident, reason in REQUIRED_MALFORMED.items():
@@ -356,7 +358,9 @@ def test_encode_strips_the_zone_of_addresses() -> None:
 
 
 def test_encode_sends_tlvs_in_ascending_order_auth_last() -> None:
-    message = good_announce(model="m", os="o", software="s", auth=Auth(1, 2, bytes(32)))
+    message = good_announce(
+        model="m", os="o", software="s", manufacturer="x", auth=Auth(1, 2, bytes(32))
+    )
     data = encode(message)
     types = []
     pos = 32
@@ -364,7 +368,7 @@ def test_encode_sends_tlvs_in_ascending_order_auth_last() -> None:
         tlv_type, length = struct.unpack_from("!BH", data, pos)
         types.append(tlv_type)
         pos += 3 + length
-    assert types == [0x01, 0x02, 0x10, 0x11, 0x12, 0x20]
+    assert types == [0x01, 0x02, 0x10, 0x11, 0x12, 0x13, 0x20]
 
 
 @pytest.mark.parametrize(
@@ -521,6 +525,7 @@ def announces(draw: st.DrawFn) -> Message:
         os=draw(st.none() | attributes),
         software=draw(st.none() | attributes),
         auth=draw(st.none() | auths),
+        manufacturer=draw(st.none() | attributes),
     )
 
 
@@ -660,3 +665,75 @@ def test_encode_checks_attributes_like_the_decoder(text: str) -> None:
     else:
         assert result.model == text
         assert decode(encode(good_announce(model=text))).model == text
+
+
+# -- decoder input types (issue 9, section 7) -------------------------------------
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview, lambda b: memoryview(b)[:]])
+def test_decode_accepts_bytes_like(kind: Callable[[bytes], Any]) -> None:
+    data = encode(good_announce(model="m", manufacturer="Acme"))
+    assert decode(kind(data)) == decode(data)
+    # Malformed bytes-like input raises the decoder's own error, not TypeError.
+    with pytest.raises(DecodeError) as err:
+        decode(kind(data[:20]))
+    assert err.value.reason is Reason.TRUNCATED
+    with pytest.raises(DecodeError) as err:
+        decode(kind(b"LX" + data[2:]))
+    assert err.value.reason is Reason.BAD_MAGIC
+
+
+def test_decode_copies_a_reused_buffer() -> None:
+    buffer = bytearray(encode(good_announce(name="one")))
+    message = decode(buffer)
+    buffer[35:38] = b"two"  # the receiver reuses its buffer for the next datagram
+    assert message.name == "one"
+    assert decode(buffer).name == "two"
+
+
+def test_decode_of_a_strided_memoryview_uses_its_bytes() -> None:
+    data = encode(good_announce())
+    doubled = bytes(b for byte in data for b in (byte, 0))
+    assert decode(memoryview(doubled)[::2]) == decode(data)
+
+
+@pytest.mark.parametrize("value", ["LN\x01", 5, None, [1, 2], object()])
+def test_decode_of_a_non_bytes_like_raises_only_decode_error(value: object) -> None:
+    with pytest.raises(DecodeError) as err:
+        decode(value)  # type: ignore[arg-type]
+    assert err.value.reason is Reason.TRUNCATED
+    assert "not bytes-like" in err.value.detail
+
+
+# -- MANUFACTURER (issue 10, section 3) ------------------------------------------
+
+
+def test_manufacturer_follows_the_attribute_rules() -> None:
+    message = decode(announce_raw() + tlv(TLV_MANUFACTURER, b"Raspberry Pi Ltd"))
+    assert message.manufacturer == "Raspberry Pi Ltd"
+    assert message.model is None
+    for bad in (b"", b"x" * 65, b"a\x00b", "\u202eevil".encode(), b"\xff"):
+        raw = announce_raw() + tlv(TLV_MANUFACTURER, bad)
+        assert reason_of(raw) is Reason.BAD_ATTRIBUTE, bad
+    twice = announce_raw() + tlv(TLV_MANUFACTURER, b"a") + tlv(TLV_MANUFACTURER, b"b")
+    assert reason_of(twice) is Reason.DUPLICATE_TLV
+    goodbye = header(GOODBYE, ttl=0) + tlv(TLV_MANUFACTURER, b"a")
+    assert reason_of(goodbye) is Reason.UNEXPECTED_TLV
+    assert decode(announce_raw() + tlv(TLV_MANUFACTURER, b"x" * 64)).manufacturer
+    with pytest.raises(EncodeError):
+        encode(good_announce(manufacturer="x" * 65))
+    with pytest.raises(EncodeError):
+        encode(Message(GOODBYE, HOST, 7, 1, manufacturer="Acme"))
+
+
+def test_manufacturer_is_not_critical() -> None:
+    """A revision-1 receiver skips it: its type lacks the critical bit."""
+    assert not TLV_MANUFACTURER & 0x80
+
+
+def test_manufacturer_survives_the_body_cache() -> None:
+    first = encode(good_announce(manufacturer="Acme", seq=1))
+    again = encode(good_announce(manufacturer="Acme", seq=2))
+    assert decode(first).manufacturer == "Acme"
+    assert decode(again).manufacturer == "Acme"  # the cached TLV section
+    assert decode(encode(good_announce(seq=3))).manufacturer is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import tracemalloc
 
 import pytest
 
+from custom_components.linkname.protocol import table as table_module
 from custom_components.linkname.protocol.auth import Key, pseudo_header, sign
 from custom_components.linkname.protocol.codec import Message, Reason, encode
 from custom_components.linkname.protocol.const import (
@@ -17,9 +19,12 @@ from custom_components.linkname.protocol.const import (
 )
 from custom_components.linkname.protocol.table import (
     AddressChanged,
+    Change,
     Conflict,
     Joined,
     Left,
+    LeftReason,
+    Neighbour,
     NeighbourTable,
     Queried,
     Refreshed,
@@ -154,21 +159,97 @@ def test_attribute_update() -> None:
     assert events[0].changed == {"model", "ttl"}
 
 
-def test_conflict_reported_once_per_pair() -> None:
+def test_conflict_reported_once_per_name_with_its_holder() -> None:
     table = NeighbourTable()
-    feed(table, announce(2, name="Pi"))
-    events = feed(table, announce(1, name="pi"))
+    feed(table, announce(2, name="Pi"), now=0.0)
+    events = feed(table, announce(1, name="pi"), now=1.0)
     conflicts = [e for e in events if isinstance(e, Conflict)]
-    assert conflicts == [Conflict("pi", (hid(1), hid(2)))]
-    assert [n.host_id for n in table.find("pi")] == [hid(1), hid(2)]
-    assert table.name_conflicts("pi", hid(2))[0].host_id == hid(1)
-    # Re-announcing does not report it again.
-    events = feed(table, announce(1, name="pi", seq=2))
+    # Host 2 announced the name first: it holds it, whatever the host IDs.
+    assert conflicts == [Conflict("pi", (hid(1), hid(2)), holder=hid(2))]
+    assert [n.host_id for n in table.find("pi")] == [hid(2), hid(1)]
+    holder = table.holder("PI")
+    assert holder is not None
+    assert holder.host_id == hid(2)
+    assert table.holder("nobody") is None
+    assert table.name_conflicts("pi", hid(1))[0].host_id == hid(2)
+    assert table.conflicts() == [Conflict("Pi", (hid(1), hid(2)), holder=hid(2))]
+    # Re-announcing does not report it again, nor does a third claimant.
+    events = feed(table, announce(1, name="pi", seq=2), now=2.0)
     assert not any(isinstance(e, Conflict) for e in events)
-    # After one side leaves and returns, it is reported again.
-    feed(table, goodbye(1, seq=3), source=lla(1))
-    events = feed(table, announce(1, name="pi", seq=4))
-    assert any(isinstance(e, Conflict) for e in events)
+    events = feed(table, announce(3, name="PI"), now=3.0)
+    assert not any(isinstance(e, Conflict) for e in events)
+    # The holder leaves: the next-oldest claimant holds it, and that is news.
+    events = feed(table, goodbye(2, seq=3), now=4.0, source=lla(2))
+    assert [type(e) for e in events] == [Left, Conflict]
+    assert events[1] == Conflict("pi", (hid(1), hid(2)), holder=hid(1))
+    # Down to one host: no conflict; when a second returns, it is reported.
+    feed(table, goodbye(3, seq=3), now=5.0, source=lla(3))
+    assert table.conflicts() == []
+    events = feed(table, announce(3, name="pi", seq=4), now=6.0)
+    assert [e for e in events if isinstance(e, Conflict)] == [
+        Conflict("pi", (hid(1), hid(3)), holder=hid(1))
+    ]
+
+
+def test_clear_conflicts_reports_again() -> None:
+    table = NeighbourTable()
+    feed(table, announce(1, name="pi"), now=0.0)
+    feed(table, announce(2, name="pi"), now=1.0)
+    table.clear_conflicts()
+    events = feed(table, announce(3, name="pi"), now=2.0)
+    assert [e for e in events if isinstance(e, Conflict)] == [
+        Conflict("pi", (hid(1), hid(3)), holder=hid(1))
+    ]
+
+
+def test_rename_moves_between_name_groups() -> None:
+    table = NeighbourTable()
+    feed(table, announce(1, name="pi"), now=0.0)
+    feed(table, announce(2, name="other"), now=1.0)
+    # Host 2 takes "pi": a conflict, host 1 holds it.
+    events = feed(table, announce(2, name="PI", seq=2), now=2.0)
+    assert [type(e) for e in events] == [Renamed, Conflict]
+    assert events[1] == Conflict("PI", (hid(1), hid(2)), holder=hid(1))
+    assert table.holder("other") is None
+    # Another spelling of the same name: renamed, same group, nothing new.
+    events = feed(table, announce(2, name="Pi", seq=3), now=3.0)
+    assert [type(e) for e in events] == [Renamed]
+    # Host 1 renames away: host 2 is alone with "pi", no conflict left.
+    events = feed(table, announce(1, name="kitchen", seq=2), now=4.0)
+    assert [type(e) for e in events] == [Renamed]
+    assert table.conflicts() == []
+    assert [n.host_id for n in table.find("pi")] == [hid(2)]
+    assert [n.host_id for n in table.find("KITCHEN")] == [hid(1)]
+
+
+def test_left_reasons_are_an_enum_equal_to_the_old_strings() -> None:
+    table = NeighbourTable()
+    feed(table, announce(1, ttl=10, name="a"), now=0.0)
+    feed(table, announce(2, name="b"), now=0.0)
+    feed(table, announce(3, name="c"), now=0.0)
+    [expired] = table.expire(10.0)
+    [bye] = feed(table, goodbye(2), now=11.0, source=lla(2))
+    [removed] = table.remove(hid(3))
+    reasons = [e.reason for e in (expired, bye, removed)]  # type: ignore[attr-defined]
+    assert reasons == [LeftReason.EXPIRED, LeftReason.GOODBYE, LeftReason.REMOVED]
+    assert reasons == ["expired", "goodbye", "removed"]
+    assert all(isinstance(r, LeftReason) for r in reasons)
+
+
+def test_updated_reports_changes_as_an_enum() -> None:
+    table = NeighbourTable()
+    feed(table, announce(1))
+    msg = announce(1, seq=2)._replace(manufacturer="Acme", os="Debian")
+    [event] = feed(table, msg)
+    assert isinstance(event, Updated)
+    assert event.changed == {Change.MANUFACTURER, Change.OS}
+    assert event.changed == {"manufacturer", "os"}
+    assert event.neighbour.manufacturer == "Acme"
+    # Dropping the attribute again is a change too.
+    [event] = feed(table, announce(1, seq=3)._replace(os="Debian"))
+    assert isinstance(event, Updated)
+    assert event.changed == {Change.MANUFACTURER}
+    assert event.neighbour.manufacturer is None
 
 
 def test_out_of_order_and_replayed_sequence_unsigned() -> None:
@@ -358,3 +439,332 @@ def test_expiry_moved_earlier_still_expires() -> None:
     left = table.expire(280.0)
     assert [type(e) for e in left] == [Left]
     assert len(table) == 0
+
+
+# -- away_after (Home Assistant's "away after" option) -----------------------------
+
+
+def test_away_after_replaces_the_ttl() -> None:
+    table = NeighbourTable(away_after=30)
+    assert table.away_after == 30.0
+    feed(table, announce(1, ttl=180), now=0.0)
+    assert table.next_deadline() == 30.0
+    feed(table, announce(1, seq=2, ttl=180), now=20.0)
+    assert table.expire(49.9) == []
+    [left] = table.expire(50.0)
+    assert isinstance(left, Left)
+    assert left.reason is LeftReason.EXPIRED
+    assert NeighbourTable(away_after=0).away_after is None
+
+
+def test_away_after_changed_live_reschedules_every_entry() -> None:
+    table = NeighbourTable()
+    for n in range(1, 6):
+        feed(table, announce(n, ttl=100 * n, name=f"h{n}"), now=float(n))
+    assert table.next_deadline() == 101.0
+    table.away_after = 10  # entries now last 10 s after they were last heard
+    assert [e.expires for e in table] == [11.0, 12.0, 13.0, 14.0, 15.0]
+    assert table.next_deadline() == 11.0
+    assert [e.neighbour.host_id for e in table.expire(12.5)] == [hid(1), hid(2)]  # type: ignore[attr-defined]
+    # Longer again, then off: back to each entry's own TTL.
+    table.set_away_after(1000)
+    assert table.next_deadline() == 1003.0
+    table.away_after = None
+    assert table.next_deadline() == 303.0
+    assert [e.neighbour.host_id for e in table.expire(404.0)] == [hid(3), hid(4)]  # type: ignore[attr-defined]
+    assert len(table) == 1
+    # A heard entry follows the setting from then on.
+    table.away_after = 50
+    feed(table, announce(5, seq=2, ttl=500, name="h5"), now=600.0)
+    assert table.next_deadline() == 650.0
+
+
+def test_away_after_change_costs_no_heap_growth() -> None:
+    table = NeighbourTable(capacity=200)
+    for n in range(200):
+        feed(table, announce(n, ttl=60, name=f"h{n}"), now=0.0, source=lla(n))
+    for value in (10, 20, None, 30) * 5:
+        table.away_after = value
+    assert len(table._heap) == 200
+
+
+@pytest.mark.parametrize("value", [-1, float("inf"), float("nan"), "10", True])
+def test_away_after_rejects_bad_values(value: object) -> None:
+    with pytest.raises(ValueError, match="away_after"):
+        NeighbourTable(away_after=value)  # type: ignore[arg-type]
+    table = NeighbourTable()
+    with pytest.raises(ValueError, match="away_after"):
+        table.away_after = value  # type: ignore[assignment]
+    assert table.away_after is None
+
+
+# -- restore (issue 9, section 7) --------------------------------------------------
+
+
+def _restorable(**changes: object) -> Neighbour:
+    base = Neighbour(
+        hid(1), "pi", (lla(1), "2001:db8::1"), "Pi 5", None, None,
+        7, 3, 180, 10.0, 20.0, 200.0, signed=False, manufacturer="Acme",
+    )  # fmt: skip
+    for key, value in changes.items():
+        setattr(base, key, value)
+    return base
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"expires": float("inf")},
+        {"expires": float("nan")},
+        {"expires": -1.0},
+        {"last_seen": float("nan")},
+        {"first_seen": float("-inf")},
+        {"expires": "200"},
+        {"host_id": b"short"},
+        {"host_id": "00" * 16},
+        {"name": ""},
+        {"name": "a.b"},
+        {"name": "x\u202e"},
+        {"addresses": ()},
+        {"addresses": ["fe80::1"]},
+        {"addresses": ("2001:db8::1",)},
+        {"addresses": ("fe80::1", "not an address")},
+        {"addresses": ("fe80::1",) * 17},
+        {"model": ""},
+        {"manufacturer": "x" * 65},
+        {"os": "bad\x00"},
+        {"ttl": 0},
+        {"ttl": 65536},
+        {"boot_id": -1},
+        {"seq": 2**32},
+        {"seq": True},
+        {"signed": "yes"},
+    ],
+    ids=repr,
+)
+def test_restore_rejects_invalid_input(changes: dict[str, object]) -> None:
+    table = NeighbourTable()
+    with pytest.raises(ValueError, match="cannot restore"):
+        table.restore(_restorable(**changes))
+    assert len(table) == 0
+    assert table.next_deadline() is None
+    assert table.holder("pi") is None
+
+
+def test_restore_rejects_what_is_not_a_neighbour() -> None:
+    with pytest.raises(ValueError, match="not a Neighbour"):
+        NeighbourTable().restore({"host_id": hid(1)})  # type: ignore[arg-type]
+
+
+def test_restored_entry_with_bad_expiry_used_to_break_a_later_announce() -> None:
+    """Regression: inf expiry was never scheduled; the next ANNOUNCE raised."""
+    table = NeighbourTable()
+    with pytest.raises(ValueError, match="expires"):
+        table.restore(_restorable(expires=float("inf")))
+    assert [type(e) for e in feed(table, announce(1), now=30.0)] == [Joined]
+    assert table.next_deadline() == 210.0
+
+
+def test_restore_after_a_restart_keeps_names_and_conflicts() -> None:
+    table = NeighbourTable()
+    assert table.restore(_restorable())
+    assert table.restore(_restorable(host_id=hid(2), first_seen=5.0, expires=100.0))
+    assert table.restore(_restorable(host_id=hid(3), name="other"))
+    # Restoring reports nothing, but the table knows the name's holder ...
+    holder = table.holder("PI")
+    assert holder is not None
+    assert holder.host_id == hid(2)  # heard first (first_seen 5 < 10)
+    assert table.conflicts() == [Conflict("pi", (hid(1), hid(2)), holder=hid(2))]
+    # ... and expiries.
+    assert table.next_deadline() == 100.0
+    [left] = table.expire(100.0)
+    assert left.neighbour.host_id == hid(2)  # type: ignore[attr-defined]
+    assert table.conflicts() == []
+    # Restoring the same host ID again replaces the entry.
+    assert table.restore(_restorable(name="renamed"))
+    assert table.holder("pi") is None
+    assert [n.host_id for n in table.find("renamed")] == [hid(1)]
+    assert len(table) == 2
+    # The restored host is heard again: an ordinary update.
+    msg = announce(1, name="renamed", seq=4, addresses=(lla(1), "2001:db8::1"))
+    events = feed(table, msg._replace(model="Pi 5", manufacturer="Acme"), now=30.0)
+    assert [type(e) for e in events] == [Refreshed]
+
+
+# -- bounded work under a same-name flood (issue 9, section 1) ----------------------
+
+
+class _CountingDict(dict):  # type: ignore[type-arg]
+    """A dict that counts walks over all of it (values, items, keys, iter)."""
+
+    walks = 0
+
+    def values(self):  # type: ignore[no-untyped-def, override]
+        _CountingDict.walks += 1
+        return super().values()
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        _CountingDict.walks += 1
+        return super().items()
+
+    def keys(self):  # type: ignore[no-untyped-def, override]
+        _CountingDict.walks += 1
+        return super().keys()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        _CountingDict.walks += 1
+        return super().__iter__()
+
+
+class _CountingHeapq:
+    """Stands in for the table's ``heapq``: counts the heap operations."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.heapified = 0  # items handed to heapify (rebuilds)
+
+    def heappush(self, heap: list[object], item: object) -> None:
+        self.calls += 1
+        heapq.heappush(heap, item)  # type: ignore[misc]
+
+    def heappop(self, heap: list[object]) -> object:
+        self.calls += 1
+        return heapq.heappop(heap)  # type: ignore[misc]
+
+    def heapreplace(self, heap: list[object], item: object) -> object:
+        self.calls += 1
+        return heapq.heapreplace(heap, item)  # type: ignore[misc]
+
+    def heapify(self, heap: list[object]) -> None:
+        self.calls += 1
+        self.heapified += len(heap)
+        heapq.heapify(heap)  # type: ignore[misc]
+
+
+SPELLINGS = ("dup", "DUP", "Dup", "dUp", "duP", "DUp", "dUP", "DuP")
+
+
+def _records(table: NeighbourTable) -> int:
+    """Every item the table keeps about entries and names, all containers."""
+    total = len(table._entries) + len(table._heap) + len(table._scheduled)
+    for group in table._groups.values():
+        if isinstance(group, tuple):
+            total += 1
+        else:
+            total += len(group.members) + len(group.heap)
+    return total + len(table._contested)
+
+
+def test_same_name_flood_costs_constant_work_per_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,024 host IDs announce "dup" (case varied) from 100 sources.
+
+    The revision-1 table recorded every pair (523,776 conflicts, 1,023 Conflict
+    events for the last join alone) and rebuilt that set on every departure.
+    Here the table never walks all its entries during an event, does a
+    bounded number of heap operations per event, reports the conflict once
+    and keeps records linear in the entries.
+    """
+    size = 1024
+    counting = _CountingHeapq()
+    monkeypatch.setattr(table_module, "heapq", counting)
+    table = NeighbourTable(capacity=size)
+    table._entries = _CountingDict()
+    step = 60.0 / (10 * 100) * 1.01  # 100 sources at the limiter's pace
+    conflicts: list[Conflict] = []
+    for n in range(size):
+        source = lla(n % 100 + 1)
+        msg = announce(n + 1, name=SPELLINGS[n % 8], ttl=65535, addresses=(source,))
+        events = feed(table, msg, now=n * step, source=source)
+        assert isinstance(events[0], Joined), events
+        conflicts += [e for e in events if isinstance(e, Conflict)]
+    assert len(table) == size
+    # One conflict, reported once, with the first host as its holder.
+    assert conflicts == [Conflict("DUP", (hid(1), hid(2)), holder=hid(1))]
+    assert len(table.conflicts()) == 1
+    assert len(table._groups) == 1
+    assert _records(table) <= 6 * size
+    assert _CountingDict.walks == 0
+    assert counting.calls <= 3 * size
+    holder = table.holder("dUP")
+    assert holder is not None
+    assert holder.host_id == hid(1)
+    assert len(table.find("Dup")) == size
+
+    # Each GOODBYE and remove takes the current holder: the worst case.
+    calls = counting.calls
+    end = size * step
+    for i in range(100):
+        victim = table.holder("dup")
+        assert victim is not None
+        events = feed(
+            table,
+            goodbye(int.from_bytes(victim.host_id)),
+            now=end,
+            source=victim.link_local,
+        )
+        assert [type(e) for e in events] == [Left, Conflict]
+        new_holder = events[1].holder  # type: ignore[attr-defined]
+        assert new_holder == hid(i + 2)  # the next-oldest claimant
+        assert table.holder("dup").host_id == new_holder  # type: ignore[union-attr]
+    for _ in range(100):
+        victim = table.holder("dup")
+        assert victim is not None
+        assert len(table.remove(victim.host_id)) == 2
+    assert _CountingDict.walks == 0
+    assert counting.calls - calls <= 10 * 200 + counting.heapified
+    assert _records(table) <= 6 * size
+
+    # The rest expire, one call per deadline (as the endpoint's timer does).
+    calls = counting.calls
+    expired = 0
+    while (deadline := table.next_deadline()) is not None:
+        events = table.expire(deadline)
+        expired += sum(isinstance(e, Left) for e in events)
+        assert len(events) <= 2
+    assert expired == size - 200
+    assert _CountingDict.walks == 0
+    assert counting.calls - calls <= 10 * size
+    assert counting.heapified <= 4 * size
+    assert table._groups == {}
+    assert table._contested == set()
+    assert _records(table) == 0
+
+
+def test_same_name_flood_memory_is_linear() -> None:
+    """Within 2x of the same number of distinct names (issue 9's goal)."""
+
+    def traced(names: list[str]) -> int:
+        table = NeighbourTable(capacity=len(names), new_per_source_per_minute=10**6)
+        datagrams = [
+            encode(announce(n + 1, name=name, addresses=(lla(n % 100 + 1),)))
+            for n, name in enumerate(names)
+        ]
+        tracemalloc.start()
+        try:
+            for n, data in enumerate(datagrams):
+                table.datagram_received(data, meta(lla(n % 100 + 1)), 0.0, WALL)
+            current, _peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert len(table) == len(names)
+        return current
+
+    same = traced([SPELLINGS[n % 8] for n in range(1024)])
+    distinct = traced([f"dup{n}" for n in range(1024)])
+    assert same < 2 * distinct
+    assert same < 2 * 1024 * 1024  # the revision-1 table held +125 MiB here
+
+
+def test_expire_with_a_limit_spreads_a_mass_expiry() -> None:
+    table = NeighbourTable()
+    for n in range(10):
+        feed(table, announce(n + 1, name="same" if n % 2 else f"h{n}", ttl=10))
+    first = table.expire(10.0, limit=4)
+    assert sum(isinstance(e, Left) for e in first) == 4
+    assert table.next_deadline() == 10.0  # still due
+    rest = table.expire(10.0, limit=100)
+    assert sum(isinstance(e, Left) for e in rest) == 6
+    assert table.next_deadline() is None
+    assert table.expire(10.0, limit=0) == []

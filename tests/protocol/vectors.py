@@ -52,6 +52,7 @@ MESSAGE_KEYS = frozenset(
         "model",
         "os",
         "software",
+        "manufacturer",
         "auth.key_id",
         "auth.timestamp_ms",
         "auth.mac",
@@ -120,6 +121,7 @@ class Vector:
             software=self.text("software"),
             query_name=self.text("query_name"),
             auth=auth,
+            manufacturer=self.text("manufacturer"),
         )
 
 

@@ -31,6 +31,7 @@ from .const import (
     QUERY,
     TLV_ADDRESSES,
     TLV_AUTH,
+    TLV_MANUFACTURER,
     TLV_MODEL,
     TLV_NAME,
     TLV_OS,
@@ -119,6 +120,7 @@ class Message(NamedTuple):
     software: str | None = None
     query_name: str | None = None
     auth: Auth | None = None
+    manufacturer: str | None = None  # revision 2 (last: positional callers)
 
     @property
     def is_response(self) -> bool:
@@ -136,7 +138,15 @@ _ntop = socket.inet_ntop
 # Which known TLVs each message type may carry.
 _ALLOWED: dict[int, frozenset[int]] = {
     ANNOUNCE: frozenset(
-        {TLV_NAME, TLV_ADDRESSES, TLV_MODEL, TLV_OS, TLV_SOFTWARE, TLV_AUTH}
+        {
+            TLV_NAME,
+            TLV_ADDRESSES,
+            TLV_MODEL,
+            TLV_OS,
+            TLV_SOFTWARE,
+            TLV_MANUFACTURER,
+            TLV_AUTH,
+        }
     ),
     GOODBYE: frozenset({TLV_NAME, TLV_AUTH}),
     QUERY: frozenset({TLV_QUERY_NAME, TLV_AUTH}),
@@ -185,6 +195,14 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def name_key(name: str) -> str:
+    """The key under which names compare equal (section 4.6): full case folding.
+
+    Conflict detection, name queries and lookups compare ``name_key`` values.
+    """
+    return name.casefold()
+
+
 def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid linkname name, else raise ValueError."""
     problem = text_problem(name) if name else "empty"
@@ -225,8 +243,13 @@ def _addresses(raw: bytes) -> tuple[str, ...]:
     return tuple(out)
 
 
-# Where MODEL, OS and SOFTWARE go in decode's attribute slots.
-_ATTRIBUTE_SLOTS: dict[int, int] = {TLV_MODEL: 0, TLV_OS: 1, TLV_SOFTWARE: 2}
+# Where MODEL, OS, SOFTWARE and MANUFACTURER go in decode's attribute slots.
+_ATTRIBUTE_SLOTS: dict[int, int] = {
+    TLV_MODEL: 0,
+    TLV_OS: 1,
+    TLV_SOFTWARE: 2,
+    TLV_MANUFACTURER: 3,
+}
 
 # Message.__new__ takes keywords and defaults; decode passes every field.
 _new_message = tuple.__new__
@@ -243,12 +266,29 @@ _AUTH_TLV_HEAD = _TLV.pack(TLV_AUTH, AUTH_BODY_LEN)
 # flood of new names costs a little time and no unbounded memory.
 BODY_CACHE_LIMIT = 2048
 BODY_CACHE_MAX_BYTES = 512
-_Fields = tuple[str, tuple[str, ...], str | None, str | None, str | None]
+_Fields = tuple[str, tuple[str, ...], str | None, str | None, str | None, str | None]
 _BODIES: dict[bytes, _Fields] = {}
 
 
-def decode(data: bytes) -> Message:
-    """Decode one datagram.  Raises only :class:`DecodeError`."""
+def _as_bytes(data: object) -> bytes:
+    """A copy of bytes-like ``data``; DecodeError for anything else."""
+    try:
+        return memoryview(data).tobytes()  # type: ignore[arg-type]
+    except TypeError:
+        kind = type(data).__name__
+        raise DecodeError(Reason.TRUNCATED, f"not bytes-like: {kind}") from None
+
+
+def decode(data: bytes | bytearray | memoryview) -> Message:
+    """Decode one datagram.  Raises only :class:`DecodeError`.
+
+    ``data`` may be any bytes-like object (``bytes``, ``bytearray``,
+    ``memoryview``, ...); it is copied to ``bytes`` first, so the message
+    does not change when the caller reuses its buffer.  Anything that is not
+    bytes-like is refused as ``truncated`` (there is no datagram to decode).
+    """
+    if not isinstance(data, bytes):
+        data = _as_bytes(data)
     size = len(data)
     if size < HEADER_LEN:
         raise DecodeError(Reason.TRUNCATED, f"{size} bytes, header is {HEADER_LEN}")
@@ -289,7 +329,7 @@ def decode(data: bytes) -> Message:
                 key_id, timestamp_ms = _AUTH.unpack_from(data, size - AUTH_BODY_LEN)
                 auth = Auth(key_id, timestamp_ms, data[-AUTH_MAC_LEN:])
         if known is not None:
-            k_name, k_addresses, k_model, k_os, k_software = known
+            k_name, k_addresses, k_model, k_os, k_software, k_manufacturer = known
             return _new_message(
                 Message,
                 (
@@ -306,6 +346,7 @@ def decode(data: bytes) -> Message:
                     k_software,
                     None,
                     auth,
+                    k_manufacturer,
                 ),
             )
 
@@ -313,7 +354,8 @@ def decode(data: bytes) -> Message:
     # GOODBYE, ADDRESSES and attributes in ANNOUNCE, QUERY_NAME in QUERY,
     # AUTH in all.  A TLV was seen before exactly when its field is set.
     name = query_name = None
-    attributes: list[str | None] = [None, None, None]  # model, os, software
+    # model, os, software, manufacturer
+    attributes: list[str | None] = [None, None, None, None]
     addresses: tuple[str, ...] = ()
     auth = None
     pos = HEADER_LEN
@@ -349,7 +391,7 @@ def decode(data: bytes) -> Message:
             if query_name is not None:
                 raise DecodeError(Reason.DUPLICATE_TLV, f"type {tlv_type}")
             query_name = _name(data[start:pos])
-        elif tlv_type in _ATTRIBUTE_SLOTS:  # MODEL, OS, SOFTWARE
+        elif tlv_type in _ATTRIBUTE_SLOTS:  # MODEL, OS, SOFTWARE, MANUFACTURER
             if not announce:
                 raise DecodeError(Reason.UNEXPECTED_TLV, f"type {tlv_type}")
             slot = _ATTRIBUTE_SLOTS[tlv_type]
@@ -360,7 +402,7 @@ def decode(data: bytes) -> Message:
             )
         elif tlv_type & CRITICAL:
             raise DecodeError(Reason.UNKNOWN_CRITICAL_TLV, f"type {tlv_type}")
-    model, os_, software = attributes
+    model, os_, software, manufacturer = attributes
     if announce:
         if name is None:
             raise DecodeError(Reason.MISSING_NAME)
@@ -371,7 +413,7 @@ def decode(data: bytes) -> Message:
         if len(section) <= BODY_CACHE_MAX_BYTES:
             if len(_BODIES) >= BODY_CACHE_LIMIT:
                 _BODIES.clear()
-            _BODIES[section] = (name, addresses, model, os_, software)
+            _BODIES[section] = (name, addresses, model, os_, software, manufacturer)
     return _new_message(
         Message,
         (
@@ -388,6 +430,7 @@ def decode(data: bytes) -> Message:
             software,
             query_name,
             auth,
+            manufacturer,
         ),
     )
 
@@ -468,6 +511,7 @@ def encode(message: Message) -> bytes:
         (TLV_MODEL, message.model),
         (TLV_OS, message.os),
         (TLV_SOFTWARE, message.software),
+        (TLV_MANUFACTURER, message.manufacturer),
     ):
         if text is not None:
             if mtype != ANNOUNCE:

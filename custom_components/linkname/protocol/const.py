@@ -31,10 +31,16 @@ TLV_QUERY_NAME: Final = 0x03
 TLV_MODEL: Final = 0x10
 TLV_OS: Final = 0x11
 TLV_SOFTWARE: Final = 0x12
+TLV_MANUFACTURER: Final = 0x13  # revision 2
 TLV_AUTH: Final = 0x20
 CRITICAL: Final = 0x80
 
-ATTRIBUTE_TLVS: Final = {TLV_MODEL: "model", TLV_OS: "os", TLV_SOFTWARE: "software"}
+ATTRIBUTE_TLVS: Final = {
+    TLV_MODEL: "model",
+    TLV_OS: "os",
+    TLV_SOFTWARE: "software",
+    TLV_MANUFACTURER: "manufacturer",
+}
 
 MAX_NAME_BYTES: Final = 63
 MAX_ATTRIBUTE_BYTES: Final = 64

@@ -10,20 +10,48 @@ milliseconds, used only for the authentication timestamp window), and asks
 from __future__ import annotations
 
 import heapq
+import math
 import socket
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeAlias
 
 from .auth import Key, ReplayGuard, check_mac, pseudo_header, seq_newer
-from .codec import DecodeError, Message, Reason, decode
-from .const import GOODBYE, HOP_LIMIT, QUERY
+from .codec import (
+    DecodeError,
+    Message,
+    Reason,
+    decode,
+    name_key,
+    text_problem,
+    validate_name,
+)
+from .const import GOODBYE, HOP_LIMIT, MAX_ADDRESSES, MAX_ATTRIBUTE_BYTES, QUERY
 
 DEFAULT_CAPACITY = 1024
 DEFAULT_NEW_PER_SOURCE_PER_MINUTE = 10
 SOURCE_LIMITER_CAPACITY = 4096
 SOURCE_CACHE_LIMIT = 4096  # link-local source addresses remembered, packed
+
+
+class LeftReason(StrEnum):
+    """Why a neighbour left the table (the values are the old plain strings)."""
+
+    GOODBYE = "goodbye"
+    EXPIRED = "expired"
+    REMOVED = "removed"
+
+
+class Change(StrEnum):
+    """What an :class:`Updated` event reports as changed."""
+
+    MODEL = "model"
+    OS = "os"
+    SOFTWARE = "software"
+    MANUFACTURER = "manufacturer"
+    TTL = "ttl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +83,7 @@ class Neighbour:
     last_seen: float
     expires: float
     signed: bool = False
+    manufacturer: str | None = None  # revision 2 (last: positional callers)
 
     @property
     def link_local(self) -> str:
@@ -71,10 +100,10 @@ class Joined:
 
 @dataclass(frozen=True, slots=True)
 class Updated:
-    """A known host announced different attributes (model, OS, software, TTL)."""
+    """A known host announced different attributes (model, OS, ..., TTL)."""
 
     neighbour: Neighbour
-    changed: frozenset[str]
+    changed: frozenset[Change]  # members equal their strings: "model", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +134,29 @@ class Left:
     """A host left the table: ``goodbye``, ``expired`` or ``removed``."""
 
     neighbour: Neighbour
-    reason: str
+    reason: LeftReason
 
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """Two host IDs announce the same name (compared by casefold)."""
+    """More than one host ID announces a name (compared by :func:`name_key`).
+
+    Conflicts are kept per name, not per pair of hosts.  One is reported
+    when a name becomes contested (a second host ID announces it), again
+    when the holder of a contested name changes (the holder left), and again
+    after :meth:`NeighbourTable.clear_conflicts` when a host takes the name.
+
+    ``holder`` is the host ID of the established holder: of the hosts that
+    announce the name, the one that has announced it longest (earliest time
+    the table heard it with this name; ties: lower host ID).  ``host_ids``
+    are the two host IDs whose change caused the report, lower first: the
+    holder and the newcomer, or the new and the departed holder.  ``name``
+    is the name as the newcomer (or the new holder) spells it.
+    """
 
     name: str
     host_ids: tuple[bytes, bytes]
+    holder: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +188,26 @@ Event: TypeAlias = (
     | Rejected
     | Queried
 )
+
+
+@dataclass(slots=True)
+class _Group:
+    """The hosts announcing one contested name (one :func:`name_key`).
+
+    ``members`` maps host ID -> since (when the table heard it take the
+    name).  ``heap`` holds (since, host ID) items; items of members that
+    left are skipped lazily, and the heap is rebuilt when they outnumber the
+    members, so each event costs O(log n) at worst and memory stays linear
+    in the members.  A name with one host is a plain (since, host ID) tuple
+    in the table's index instead: most names are not contested.
+    """
+
+    members: dict[bytes, float]
+    heap: list[tuple[float, bytes]]
+    reported: int  # generation of the last Conflict report
+
+
+_Single: TypeAlias = tuple[float, bytes]  # (since, host ID): an uncontested name
 
 
 @dataclass(slots=True)
@@ -191,7 +254,13 @@ def _packed_link_local(address: str) -> bytes | None:
 
 
 class NeighbourTable:
-    """The neighbour table of one interface."""
+    """The neighbour table of one interface.
+
+    ``away_after`` (seconds, None or 0: off) replaces the announced TTL as
+    the lifetime of an entry: when set, an entry expires ``away_after``
+    seconds after it was last heard.  It can be changed at any time (the
+    attribute is a property); the change applies at once to every entry.
+    """
 
     def __init__(
         self,
@@ -201,6 +270,7 @@ class NeighbourTable:
         keys: Iterable[Key] = (),
         capacity: int = DEFAULT_CAPACITY,
         new_per_source_per_minute: int = DEFAULT_NEW_PER_SOURCE_PER_MINUTE,
+        away_after: float | None = None,
     ) -> None:
         self.own_host_id = own_host_id
         self.ifindex = ifindex
@@ -218,11 +288,41 @@ class NeighbourTable:
         # they reach the top, or dropped when the heap is compacted.
         self._heap: list[tuple[float, bytes]] = []
         self._scheduled: dict[bytes, float] = {}
-        self._names: dict[str, int] = {}  # casefolded name -> entries using it
+        # Names: name_key -> the host announcing it (_Single) or the group
+        # of hosts announcing it (_Group).
+        self._groups: dict[str, _Group | _Single] = {}
+        self._contested: set[str] = set()  # keys of groups with 2+ members
+        self._generation = 0  # bumped by clear_conflicts
         self._sources: dict[str, bytes] = {}  # link-local source text -> packed
         self._limiter = _SourceLimiter(new_per_source_per_minute)
         self._replay = ReplayGuard(capacity=max(4 * capacity, 1024))
-        self._conflicts: set[frozenset[bytes]] = set()
+        self._away_after: float | None = _check_away_after(away_after)
+
+    # -- settings ----------------------------------------------------------
+
+    @property
+    def away_after(self) -> float | None:
+        """Entry lifetime after the last announcement (None: the TTL)."""
+        return self._away_after
+
+    @away_after.setter
+    def away_after(self, value: float | None) -> None:
+        self.set_away_after(value)
+
+    def set_away_after(self, value: float | None) -> None:
+        """Change ``away_after`` (None or 0: use the TTL) for every entry.
+
+        Each entry's expiry becomes ``last_seen`` + the new lifetime; the
+        expiry heap is rebuilt once, O(n) for the change, nothing per event.
+        Entries that are now overdue leave at the next :meth:`expire`.
+        """
+        self._away_after = _check_away_after(value)
+        away = self._away_after
+        for entry in self._entries.values():
+            entry.expires = entry.last_seen + (away or entry.ttl)
+        self._heap = [(e.expires, h) for h, e in self._entries.items()]
+        heapq.heapify(self._heap)
+        self._scheduled = {h: e.expires for h, e in self._entries.items()}
 
     # -- queries -----------------------------------------------------------
 
@@ -237,12 +337,46 @@ class NeighbourTable:
         return self._entries.get(host_id)
 
     def find(self, name: str) -> list[Neighbour]:
-        """Neighbours announcing ``name`` (casefold), lowest host ID first."""
-        folded = name.casefold()
-        return sorted(
-            (n for n in self._entries.values() if n.name.casefold() == folded),
-            key=lambda n: n.host_id,
-        )
+        """Neighbours announcing ``name`` (:func:`name_key`), holder first.
+
+        The others follow in the order the table learnt they use the name.
+        Costs O(k) for k hosts using the name, independent of the table.
+        """
+        group = self._groups.get(name_key(name))
+        if group is None:
+            return []
+        entries = self._entries
+        if isinstance(group, tuple):
+            return [entries[group[1]]]
+        holder = self._holder(group)
+        return [entries[holder]] + [entries[h] for h in group.members if h != holder]
+
+    def holder(self, name: str) -> Neighbour | None:
+        """The established holder of ``name`` (see :class:`Conflict`), if any.
+
+        O(1) amortised: a dictionary look-up and the top of the group's heap.
+        """
+        group = self._groups.get(name_key(name))
+        if group is None:
+            return None
+        if isinstance(group, tuple):
+            return self._entries[group[1]]
+        return self._entries[self._holder(group)]
+
+    def conflicts(self) -> list[Conflict]:
+        """One :class:`Conflict` for every name announced by 2+ host IDs now.
+
+        For instance after :meth:`restore`, which reports nothing itself.
+        """
+        out = []
+        entries = self._entries
+        for key in self._contested:
+            group = self._groups[key]
+            assert isinstance(group, _Group)
+            holder = self._holder(group)
+            other = next(h for h in group.members if h != holder)
+            out.append(Conflict(entries[holder].name, _pair(holder, other), holder))
+        return out
 
     @property
     def signed_mode(self) -> bool:
@@ -310,8 +444,7 @@ class NeighbourTable:
         if self._stale(entry, message):
             return self._reject(Reason.STALE_SEQUENCE, meta)
         self.accepted += 1
-        self._forget(message.host_id)
-        return [Left(entry, "goodbye")]
+        return [Left(entry, LeftReason.GOODBYE), *self._forget(message.host_id)]
 
     def _announce(
         self, message: Message, meta: RxMeta, source: bytes, now: float
@@ -325,7 +458,7 @@ class NeighbourTable:
             return self._reject(Reason.SOURCE_MISMATCH, meta, f"announced {link_local}")
         host_id = message.host_id
         entry = self._entries.get(host_id)
-        expires = now + message.ttl
+        expires = now + (self._away_after or message.ttl)
         name = message.name or ""
         if entry is None:
             if len(self._entries) >= self.capacity:
@@ -346,12 +479,12 @@ class NeighbourTable:
                 now,
                 expires,
                 message.auth is not None and bool(self.keys),
+                message.manufacturer,
             )
             self._entries[host_id] = entry
             self.accepted += 1
             self._schedule(host_id, expires)
-            self._name_added(name)
-            return [Joined(entry), *self._check_conflict(entry)]
+            return [Joined(entry), *self._name_added(entry, now)]
         # Stale: same boot and the sequence number is not newer (seq_newer).
         if (
             entry.boot_id == message.boot_id
@@ -372,37 +505,46 @@ class NeighbourTable:
             and entry.model == message.model
             and entry.os == message.os
             and entry.software == message.software
+            and entry.manufacturer == message.manufacturer
             and entry.ttl == message.ttl
         ):
             return [Refreshed(entry)]
         events: list[Event] = []
         if entry.name != name:
-            old_name, entry.name = entry.name, name
-            self._name_removed(old_name)
-            self._name_added(name)
-            events.append(Renamed(entry, old_name))
-            events.extend(self._check_conflict(entry))
+            old_name = entry.name
+            if name_key(old_name) == name_key(name):
+                entry.name = name  # same name, other spelling: same group
+                events.append(Renamed(entry, old_name))
+            else:
+                removed = self._name_removed(entry)
+                entry.name = name
+                events.append(Renamed(entry, old_name))
+                events.extend(removed)
+                events.extend(self._name_added(entry, now))
         if entry.addresses != message.addresses:
             old_addresses, entry.addresses = entry.addresses, message.addresses
             events.append(AddressChanged(entry, old_addresses))
         changed = set()
         if entry.model != message.model:
             entry.model = message.model
-            changed.add("model")
+            changed.add(Change.MODEL)
         if entry.os != message.os:
             entry.os = message.os
-            changed.add("os")
+            changed.add(Change.OS)
         if entry.software != message.software:
             entry.software = message.software
-            changed.add("software")
+            changed.add(Change.SOFTWARE)
+        if entry.manufacturer != message.manufacturer:
+            entry.manufacturer = message.manufacturer
+            changed.add(Change.MANUFACTURER)
         if entry.ttl != message.ttl:
             entry.ttl = message.ttl
-            changed.add("ttl")
+            changed.add(Change.TTL)
         if changed:
             events.append(Updated(entry, frozenset(changed)))
         return events or [Refreshed(entry)]
 
-    # -- bookkeeping: expiry heap, name index --------------------------------
+    # -- bookkeeping: expiry heap, name groups -------------------------------
 
     def _schedule(self, host_id: bytes, when: float) -> None:
         """Plan the expiry check of ``host_id`` at ``when`` (its one item)."""
@@ -428,44 +570,86 @@ class NeighbourTable:
         self._schedule(host_id, entry.expires)
         return None
 
-    def _name_added(self, name: str) -> None:
-        folded = name.casefold()
-        self._names[folded] = self._names.get(folded, 0) + 1
+    @staticmethod
+    def _holder(group: _Group) -> bytes:
+        """The host ID holding the group's name (lazily cleans the heap)."""
+        heap = group.heap
+        members = group.members
+        while True:
+            since, host_id = heap[0]
+            if members.get(host_id) == since:
+                return host_id
+            heapq.heappop(heap)  # a member that left (or re-took the name)
 
-    def _name_removed(self, name: str) -> None:
-        folded = name.casefold()
-        left = self._names[folded] - 1
-        if left:
-            self._names[folded] = left
+    def _name_added(self, entry: Neighbour, since: float) -> list[Event]:
+        """Add ``entry`` to its name's group; a Conflict if that is news."""
+        key = name_key(entry.name)
+        host_id = entry.host_id
+        groups = self._groups
+        group = groups.get(key)
+        if group is None:
+            groups[key] = (since, host_id)
+            return []
+        if isinstance(group, tuple):
+            # Contested from now on.
+            old_since, old_holder = group
+            group = _Group(
+                {old_holder: old_since}, [(old_since, old_holder)], self._generation - 1
+            )
+            groups[key] = group
+            self._contested.add(key)
         else:
-            del self._names[folded]
+            old_holder = self._holder(group)
+        members = group.members
+        members[host_id] = since
+        heap = group.heap
+        heapq.heappush(heap, (since, host_id))
+        if len(heap) > 2 * len(members) + 8:
+            group.heap = heap = [(s, h) for h, s in members.items()]
+            heapq.heapify(heap)
+        holder = self._holder(group)
+        if group.reported == self._generation and holder == old_holder:
+            return []  # already reported, and still the same holder
+        group.reported = self._generation
+        other = old_holder if holder != old_holder else host_id
+        return [Conflict(entry.name, _pair(holder, other), holder)]
 
-    def _check_conflict(self, entry: Neighbour) -> list[Event]:
-        folded = entry.name.casefold()
-        if self._names.get(folded, 0) < 2:
-            return []  # nobody else uses the name: no need to look
-        events: list[Event] = []
-        for other in self._entries.values():
-            if other.host_id != entry.host_id and other.name.casefold() == folded:
-                pair = frozenset((entry.host_id, other.host_id))
-                if pair not in self._conflicts:
-                    self._conflicts.add(pair)
-                    low, high = sorted((entry.host_id, other.host_id))
-                    events.append(Conflict(entry.name, (low, high)))
-        return events
+    def _name_removed(self, entry: Neighbour) -> list[Event]:
+        """Take ``entry`` out of its name's group; a Conflict if the holder
+        of a still contested, reported name changes."""
+        key = name_key(entry.name)
+        host_id = entry.host_id
+        group = self._groups[key]
+        if isinstance(group, tuple):
+            del self._groups[key]
+            return []
+        was_holder = self._holder(group) == host_id
+        members = group.members
+        del members[host_id]
+        holder = self._holder(group)
+        if len(members) == 1:
+            # Uncontested again (a fresh conflict is reported anew later).
+            self._groups[key] = (members[holder], holder)
+            self._contested.discard(key)
+            return []
+        if not was_holder or group.reported != self._generation:
+            return []
+        name = self._entries[holder].name
+        return [Conflict(name, _pair(holder, host_id), holder)]
 
-    def _forget(self, host_id: bytes) -> None:
-        entry = self._entries.pop(host_id)
+    def _forget(self, host_id: bytes) -> list[Event]:
+        """Remove an entry; the Conflict events of its name's group."""
+        entry = self._entries[host_id]
+        events = self._name_removed(entry)
+        del self._entries[host_id]
         del self._scheduled[host_id]
-        self._name_removed(entry.name)
-        if self._conflicts:
-            self._conflicts = {p for p in self._conflicts if host_id not in p}
+        return events
 
     def name_conflicts(self, name: str, host_id: bytes) -> list[Neighbour]:
         """Neighbours other than ``host_id`` that announce ``name``.
 
-        Used by a host to check its own name: if any of them has a lower host
-        ID, the spec says this host SHOULD rename (section 6.3).
+        Used by a host to check its own name (section 6.3); the first one is
+        the holder unless ``host_id`` holds it.
         """
         return [n for n in self.find(name) if n.host_id != host_id]
 
@@ -488,15 +672,23 @@ class NeighbourTable:
             heapq.heapreplace(heap, (expires, host_id))
         return None
 
-    def expire(self, now: float) -> list[Event]:
-        """Remove every entry whose TTL has run out by ``now``."""
+    def expire(self, now: float, limit: int | None = None) -> list[Event]:
+        """Remove every entry whose lifetime has run out by ``now``.
+
+        With ``limit``, at most that many entries leave in this call (the
+        others stay due: :meth:`next_deadline` is then <= ``now``), so a
+        caller on an event loop can spread a mass expiry over several
+        callbacks.  Each entry costs O(log n).
+        """
         events: list[Event] = []
-        while self._heap and self._heap[0][0] <= now:
+        left = -1 if limit is None else limit
+        while left and self._heap and self._heap[0][0] <= now:
             expires, host_id = heapq.heappop(self._heap)
             entry = self._due(expires, host_id)
             if entry is not None:
-                self._forget(host_id)
-                events.append(Left(entry, "expired"))
+                events.append(Left(entry, LeftReason.EXPIRED))
+                events.extend(self._forget(host_id))
+                left -= 1
         return events
 
     # -- management --------------------------------------------------------
@@ -506,23 +698,127 @@ class NeighbourTable:
         entry = self._entries.get(host_id)
         if entry is None:
             return []
-        self._forget(host_id)
-        return [Left(entry, "removed")]
+        return [Left(entry, LeftReason.REMOVED), *self._forget(host_id)]
 
     def restore(self, neighbour: Neighbour) -> bool:
-        """Put back a neighbour from persistent storage (False when full)."""
+        """Put back a neighbour from persistent storage (False when full).
+
+        For a restart (Home Assistant's, for one): the times of
+        ``neighbour`` (``first_seen``, ``last_seen``, ``expires``) are in
+        this table's clock, the caller maps them.  The entry expires at
+        ``expires`` (or, after a change of ``away_after``, at ``last_seen``
+        + the lifetime) unless it is heard before.  It rejoins its name's
+        group as of ``first_seen``; nothing is reported (no events), ask
+        :meth:`conflicts` afterwards.  A neighbour with the same host ID is
+        replaced.  Raises ValueError for a neighbour no valid announcement
+        could have produced: a bad host ID, name, address or text, a time
+        that is not a finite number >= 0 (inf, NaN), a TTL, boot ID or
+        sequence number out of range.  The table is unchanged then.
+        """
+        problem = _restore_problem(neighbour)
+        if problem:
+            raise ValueError(f"cannot restore neighbour: {problem}")
         host_id = neighbour.host_id
         old = self._entries.get(host_id)
         if old is None and len(self._entries) >= self.capacity:
             return False
         if old is not None:
-            self._name_removed(old.name)
+            self._name_removed(old)
         self._entries[host_id] = neighbour
-        self._name_added(neighbour.name)
-        if neighbour.expires < self._scheduled.get(host_id, float("inf")):
+        self._name_added(neighbour, neighbour.first_seen)
+        if neighbour.expires < self._scheduled.get(host_id, math.inf):
             self._schedule(host_id, neighbour.expires)
         return True
 
     def clear_conflicts(self) -> None:
-        """Forget reported conflicts so that they are reported again."""
-        self._conflicts.clear()
+        """Forget reported conflicts: a host taking a contested name, or a
+        holder change, reports its name's conflict again.  O(1)."""
+        self._generation += 1
+
+
+def _pair(a: bytes, b: bytes) -> tuple[bytes, bytes]:
+    return (a, b) if a <= b else (b, a)
+
+
+def _check_away_after(value: float | None) -> float | None:
+    """``away_after`` as stored: None for off (None or 0); ValueError if bad."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"away_after must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"away_after must be finite and >= 0, not {value!r}")
+    return float(value)
+
+
+def _uint(value: object, bits: int) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value < 1 << bits
+    )
+
+
+def _time(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _restore_problem(n: object) -> str | None:
+    """Why ``n`` cannot be restored, or None (see NeighbourTable.restore).
+
+    Fields are read as plain objects: restored data comes from storage,
+    whatever the type annotations say.
+    """
+    if not isinstance(n, Neighbour):
+        return f"not a Neighbour: {type(n).__name__}"
+    host_id: object = n.host_id
+    if not isinstance(host_id, bytes) or len(host_id) != 16:
+        return "host_id must be 16 bytes"
+    name: object = n.name
+    if not isinstance(name, str):
+        return "name must be a string"
+    try:
+        validate_name(name)
+    except ValueError as err:
+        return str(err)
+    addresses: object = n.addresses
+    if not isinstance(addresses, tuple) or not 0 < len(addresses) <= MAX_ADDRESSES:
+        return f"addresses must be a tuple of 1 to {MAX_ADDRESSES} addresses"
+    for address in addresses:
+        if not isinstance(address, str):
+            return f"address {address!r} is not a string"
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            socket.inet_pton(family, address)
+        except OSError:
+            return f"address {address!r} is not an IP address"
+    if _packed_link_local(addresses[0]) is None or "%" in addresses[0]:
+        return f"first address {addresses[0]!r} is not IPv6 link-local"
+    for label in ("model", "os", "software", "manufacturer"):
+        text: object = getattr(n, label)
+        if text is None:
+            continue
+        if not isinstance(text, str) or not text:
+            return f"{label} must be None or a non-empty string"
+        problem = text_problem(text)
+        if problem is None and len(text.encode("utf-8")) > MAX_ATTRIBUTE_BYTES:
+            problem = f"more than {MAX_ATTRIBUTE_BYTES} bytes"
+        if problem:
+            return f"{label} {text!r}: {problem}"
+    if not _uint(n.boot_id, 32) or not _uint(n.seq, 32):
+        return "boot_id and seq must be integers in 0..2**32-1"
+    if not _uint(n.ttl, 16) or n.ttl == 0:
+        return "ttl must be an integer in 1..65535"
+    for label in ("first_seen", "last_seen", "expires"):
+        value: object = getattr(n, label)
+        if not _time(value):
+            return f"{label} must be a finite number >= 0, not {value!r}"
+    signed: object = n.signed
+    if not isinstance(signed, bool):
+        return "signed must be a bool"
+    return None
