@@ -241,3 +241,29 @@ async def test_neighbours_kept_are_bounded_by_the_table_size(
     assert len(coordinator.known) == 16
     assert len(hass.states.async_entity_ids("device_tracker")) == 16
     assert coordinator.diagnostics()["not_tracked"] == 8
+
+
+async def test_manufacturer_comes_from_the_announcement(
+    fake: Fake, hass: HomeAssistant
+) -> None:
+    """The MANUFACTURER TLV is the device's manufacturer; it follows changes."""
+    entry = await add_entry(hass)
+    peer = fake.endpoint.peer(
+        7, "maker", attributes={"manufacturer": "Raspberry Pi Ltd", "model": "Pi 5"}
+    )
+    peer.announce()
+    await hass.async_block_till_done()
+    registry = dr.async_get(hass)
+
+    def device() -> dr.DeviceEntry:
+        found = registry.async_get_device_by_identifier(
+            (DOMAIN, peer.host_id.hex()), entry.entry_id
+        )
+        assert found is not None
+        return found
+
+    assert (device().manufacturer, device().model) == ("Raspberry Pi Ltd", "Pi 5")
+    peer.attributes = {"model": "Pi 5"}  # no longer announced
+    peer.announce()
+    await hass.async_block_till_done()
+    assert device().manufacturer is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -10,9 +13,9 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.loader import async_get_integration
 
 from custom_components.linkname import async_remove_config_entry_device
-from custom_components.linkname.const import DOMAIN
+from custom_components.linkname.const import CONF_NAME, DOMAIN, STORAGE_VERSION
 from custom_components.linkname.protocol.endpoint import EndpointError
-from tests.conftest import HA_HOST_ID, Fake, add_entry
+from tests.conftest import HA_HOST_ID, Fake, add_entry, make_entry
 from tests.fake import FakePeer
 
 
@@ -228,3 +231,98 @@ async def test_name_conflict_repair_says_who_holds_the_name(
     impostor.goodbye()  # gone: no conflict left
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_a_neighbour_that_held_the_name_first_is_the_holder(
+    fake: Fake, hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """HA renamed to a name another host announced before: that host holds it.
+
+    Who holds a name survives a restart of Home Assistant (both times are
+    stored): the repair still names the same holder.
+    """
+    entry = await add_entry(hass, name="ha-test")
+    first = fake.endpoint.peer(1, "office")
+    first.announce()
+    await hass.async_block_till_done()
+    freezer.tick(60)
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_NAME: "office"}
+    )
+    await hass.async_block_till_done()
+    issue_id = f"name_conflict_{entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["holder"] == "office"
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(60)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    first.endpoint = fake.endpoint
+    first.announce()
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["holder"] == "office"
+    # Two neighbours: the one that had the name first holds it in the table too.
+    later = fake.endpoint.peer(2, "office")
+    later.announce()
+    holder = fake.endpoint.table.holder("office")
+    assert holder is not None
+    assert holder.host_id == first.host_id
+
+
+async def test_home_assistant_holds_its_name_across_a_restart(
+    fake: Fake, hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A host that took HA's name while HA ran is still the newcomer after."""
+    entry = await add_entry(hass, name="ha-test")
+    freezer.tick(60)
+    impostor = fake.endpoint.peer(1, "ha-test")
+    impostor.announce()
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(60)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    impostor.endpoint = fake.endpoint
+    impostor.announce()
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"name_conflict_{entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders["holder"] == "Home Assistant"
+
+
+async def test_invalid_stored_neighbours_are_dropped(
+    fake: Fake, hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """A stored neighbour no announcement could give is not restored."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    good = {"host": "01" * 16, "name": "good", "addresses": ["fe80::1"]}
+    hass_storage[f"{DOMAIN}.{entry.entry_id}"] = {
+        "version": STORAGE_VERSION,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}",
+        "data": {
+            "neighbours": {
+                "01" * 16: {**good, "present": True},
+                "02" * 16: {**good, "host": "02" * 16, "name": "a.b", "present": True},
+                "03" * 16: {**good, "host": "03" * 16, "ttl": -5, "present": True},
+                "zz": {**good, "host": "zz", "present": True},
+                "04" * 16: {"unexpected": 1},
+            }
+        },
+    }
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data
+    assert list(coordinator.known) == ["01" * 16]
+    assert [n.name for n in coordinator.table] == ["good"]
+    assert hass.states.get("device_tracker.good") is not None
+    assert len(hass.states.async_entity_ids("device_tracker")) == 1

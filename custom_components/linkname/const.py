@@ -62,11 +62,3 @@ class SetupError(StrEnum):
     NO_LINK_LOCAL = "no_link_local"
     PORT_IN_USE = "port_in_use"
     PERMISSION_DENIED = "permission_denied"
-
-
-class LeaveReason(StrEnum):
-    """Why the table let a neighbour go (``Left.reason``)."""
-
-    GOODBYE = "goodbye"
-    EXPIRED = "expired"
-    REMOVED = "removed"

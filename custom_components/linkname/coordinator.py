@@ -50,7 +50,6 @@ from .const import (
     STORAGE_VERSION,
     EndpointState,
     IssueKind,
-    LeaveReason,
     SetupError,
 )
 from .device import Known, interface_device_info, neighbour_device_info
@@ -63,6 +62,7 @@ from .protocol.table import (
     Event,
     Joined,
     Left,
+    LeftReason,
     Neighbour,
     NeighbourTable,
     Refreshed,
@@ -126,7 +126,9 @@ class LinknameCoordinator:
         )
         self._stale_timer: Callable[[], None] | None = None
         self._conflicting: set[str] = set()
-        self._started = time.time()
+        # Since when Home Assistant announces its current name (restored from
+        # the store when the name is unchanged): who holds a contested name.
+        self.own_name_since = time.time()
         self.interface_device_id: str | None = None  # set up in async_setup
         self.online = 0  # neighbours home (kept, not counted per update)
         # Announcements of new hosts not tracked: HA already keeps as many
@@ -180,6 +182,9 @@ class LinknameCoordinator:
         once; a new key or a change of publishing re-opens the sockets.
         """
         data = self.entry.data
+        if data[CONF_NAME] != self._data.get(CONF_NAME):
+            self.own_name_since = time.time()  # a new name: held from now
+            self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
         restart = any(
             data.get(conf) != self._data.get(conf) for conf in (CONF_KEY, CONF_PUBLISH)
         )
@@ -205,7 +210,7 @@ class LinknameCoordinator:
             self._apply_options()
         self._arm_stale_check()
         self._update_interface_device()
-        self._update_conflict_issue()
+        self._recheck_conflicts()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -231,12 +236,20 @@ class LinknameCoordinator:
         # Not away just because Home Assistant restarted: present neighbours
         # go back into the table for a full away time from now; the start
         # QUERY makes them answer well before.
-        now = self.hass.loop.time()
-        for count, known in enumerate(self.known.values(), 1):
-            if known.present and not self.table.restore(
-                known.to_neighbour(now, now + self.away_time(known))
-            ):
-                known.present = False
+        own = stored.get("own", {})
+        if own.get("name") == self.own_name and isinstance(own.get("since"), float):
+            self.own_name_since = min(own["since"], self.own_name_since)
+        now, wall = self.hass.loop.time(), time.time()
+        for count, (host, known) in enumerate(list(self.known.items()), 1):
+            try:
+                if known.present and not self.table.restore(
+                    known.to_neighbour(now, now + self.away_time(known), wall)
+                ):
+                    known.present = False  # the table is full
+            except ValueError as err:
+                # Not what any valid announcement gives: edited or corrupt.
+                _LOGGER.debug("Dropping invalid stored neighbour %s: %s", host, err)
+                del self.known[host]
             if count % RESTORE_CHUNK == 0:
                 await asyncio.sleep(0)  # 1,000 in one go held the loop ~10 ms
         self.online = sum(1 for known in self.known.values() if known.present)
@@ -257,6 +270,7 @@ class LinknameCoordinator:
         self._clear_issue(IssueKind.PORT_IN_USE)
         self._on_state(self.endpoint.state)  # down at start: repair
         self._arm_stale_check()
+        self._recheck_conflicts()
 
     def _arm_stale_check(self) -> None:
         if self._stale_timer is not None:
@@ -304,19 +318,19 @@ class LinknameCoordinator:
         if isinstance(event, _HEARD):
             self._heard(event.neighbour)
         elif isinstance(event, Left):
-            if event.reason != LeaveReason.REMOVED:  # removed: see forget()
+            if event.reason is not LeftReason.REMOVED:  # removed: see forget()
                 self._gone(
                     event.neighbour.host_id.hex(),
-                    heard=event.reason == LeaveReason.GOODBYE,
+                    heard=event.reason is LeftReason.GOODBYE,
                 )
         elif isinstance(event, Conflict):
-            holder: bytes | None = getattr(event, "holder", None)
+            newcomer = next(h for h in (*event.host_ids, b"") if h != event.holder)
             _LOGGER.info(
-                "Two hosts announce the name %s on %s: %s%s",
+                "Two hosts announce the name %s on %s: %s holds it, %s is new",
                 event.name,
                 self.interface,
-                ", ".join(h.hex() for h in event.host_ids),
-                f" (held by {holder.hex()})" if holder else "",
+                event.holder.hex(),
+                newcomer.hex() or "-",
             )
 
     def _heard(self, neighbour: Neighbour) -> None:
@@ -329,8 +343,16 @@ class LinknameCoordinator:
             if len(self.known) >= self.table.capacity:
                 self._not_tracked(neighbour)
                 return
-            known = Known(host, neighbour.name, list(neighbour.addresses), since=now)
+            known = Known(
+                host,
+                neighbour.name,
+                list(neighbour.addresses),
+                since=now,
+                named_since=now,
+            )
             self.known[host] = known
+        elif known.name != neighbour.name:
+            known.named_since = now
         changed = known.update_from(neighbour) or is_new
         if changed and not is_new:
             self._update_device(known)
@@ -444,6 +466,18 @@ class LinknameCoordinator:
             self._conflicting.discard(known.host)
         self._update_conflict_issue()
 
+    def _recheck_conflicts(self) -> None:
+        """Every present neighbour that announces HA's name (after a restart,
+        a rename of Home Assistant, a change of publishing)."""
+        own = self.own_name
+        key = own.casefold() if own is not None else None
+        self._conflicting = {
+            host
+            for host, known in self.known.items()
+            if known.present and known.name.casefold() == key
+        }
+        self._update_conflict_issue()
+
     def _update_conflict_issue(self) -> None:
         own = self.own_name
         if own is not None:
@@ -460,8 +494,12 @@ class LinknameCoordinator:
             return
         host = sorted(self._conflicting)[0]
         other = self.known[host]
-        # The established holder keeps the name; the newcomer renames.
-        ha_holds = self._started <= other.since
+        # The established holder keeps the name (the one that announced it
+        # first; ties: the lower host ID); the newcomer renames.
+        ha_holds = (self.own_name_since, self.host_id) <= (
+            other.named_since,
+            bytes.fromhex(host),
+        )
         self._raise_issue(
             IssueKind.NAME_CONFLICT,
             ir.IssueSeverity.WARNING,
@@ -516,7 +554,10 @@ class LinknameCoordinator:
             async_dispatcher_send(self.hass, signal_count(self.entry.entry_id))
 
     def _data_to_store(self) -> dict[str, Any]:
-        return {"neighbours": {h: asdict(k) for h, k in self.known.items()}}
+        return {
+            "own": {"name": self.own_name, "since": self.own_name_since},
+            "neighbours": {h: asdict(k) for h, k in self.known.items()},
+        }
 
     def diagnostics(self) -> dict[str, Any]:
         """Socket state, counters and the neighbour table, for diagnostics."""

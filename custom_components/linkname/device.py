@@ -40,6 +40,7 @@ class Known:
     manufacturer: str | None = None
     boot_id: int = 0
     seq: int = 0
+    named_since: float = 0.0  # since when it announces its current name
 
     def update_from(self, neighbour: Neighbour) -> bool:
         """Take what the neighbour announces; True when anything changed."""
@@ -49,7 +50,7 @@ class Known:
         self.model = neighbour.model
         self.os = neighbour.os
         self.software = neighbour.software
-        self.manufacturer = getattr(neighbour, "manufacturer", None)
+        self.manufacturer = neighbour.manufacturer
         self.ttl = neighbour.ttl
         self.signed = neighbour.signed
         self.boot_id = neighbour.boot_id
@@ -73,8 +74,15 @@ class Known:
         """The link-local address (first announced address)."""
         return self.addresses[0] if self.addresses else ""
 
-    def to_neighbour(self, now: float, expires: float) -> Neighbour:
-        """The table entry to restore at setup (``now``: the table's clock)."""
+    def to_neighbour(self, now: float, expires: float, wall: float) -> Neighbour:
+        """The table entry to restore at setup.
+
+        ``now`` is the table's clock, ``wall`` the Unix time at that moment.
+        It counts as heard now (its away time starts again); it rejoins its
+        name's group as of when it took the name, so the established holder
+        of a name stays the holder across a restart.
+        """
+        named = now - (wall - self.named_since) if self.named_since else now
         return Neighbour(
             host_id=bytes.fromhex(self.host),
             name=self.name,
@@ -85,10 +93,11 @@ class Known:
             boot_id=self.boot_id,
             seq=self.seq,
             ttl=self.ttl,
-            first_seen=now,
+            first_seen=min(now, max(0.0, named)),
             last_seen=now,
             expires=expires,
             signed=self.signed,
+            manufacturer=self.manufacturer,
         )
 
 
