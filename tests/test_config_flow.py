@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import EVENT_STATE_CHANGED, STATE_HOME
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_HOME, STATE_NOT_HOME
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers.translation import async_get_translations
@@ -268,6 +268,14 @@ async def test_options_apply_live_without_state_changes(
     # Model and version kept private: only the name and addresses go out.
     assert announcer.model is None
     assert announcer.software is None
+    # The away time is the table's: it applies at once to the neighbour.
+    assert coordinator.table.away_after == 45
+    endpoint.advance(44)
+    await hass.async_block_till_done()
+    assert hass.states.get(tracker).state == STATE_HOME  # type: ignore[union-attr]
+    endpoint.advance(2)
+    await hass.async_block_till_done()
+    assert hass.states.get(tracker).state == STATE_NOT_HOME  # type: ignore[union-attr]
 
 
 async def test_reconfigure_applies_live_without_state_changes(
