@@ -320,3 +320,22 @@ async def test_reconfigure_applies_live_without_state_changes(
     assert coordinator.table.signed_mode
     assert [e for e in changes if e.data["entity_id"] == tracker] == []
     assert hass.states.get(tracker).state == STATE_HOME  # type: ignore[union-attr]
+
+
+async def test_reconfigure_reloads_when_the_sockets_cannot_reopen(
+    fake: Fake, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new key re-opens the sockets; when that fails, the entry reloads."""
+    entry = await add_entry(hass)
+    fake.fail_start(EndpointError("no_interface", "no interface 'eth0'"))
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_NAME: "ha-test", CONF_KEY: "a-new-key-0123456789", CONF_PUBLISH: True},
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert "could not restart" in caplog.text
+    # The reload's setup fails the same way: Home Assistant retries it.
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    fake.fail_start(None)

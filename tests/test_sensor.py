@@ -171,3 +171,27 @@ async def test_sensor_snapshot(
         await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     assert sorted(devices, key=lambda d: d.name or "") == snapshot(name="devices")
+
+
+async def test_many_restored_neighbours_come_back_in_chunks(
+    fake: Fake, hass: HomeAssistant
+) -> None:
+    """Restored and added a few per loop step (as at scale): none is lost."""
+    entry = await add_entry(hass)
+    peers = [fake.endpoint.peer(0x100 + n, f"host-{n:02d}") for n in range(23)]
+    for peer in peers:
+        peer.announce()
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    with (
+        patch("custom_components.linkname.coordinator.RESTORE_CHUNK", 5),
+        patch("custom_components.linkname.entity.ADD_CHUNK", 4),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    trackers = hass.states.async_entity_ids("device_tracker")
+    assert len(trackers) == 23
+    assert {state(hass, t) for t in trackers} == {STATE_HOME}
+    assert len(hass.states.async_entity_ids("sensor")) == 23 + 2
+    assert len(fake.endpoint.table) == 23
