@@ -176,7 +176,7 @@ class World:
         return result
 
     def set_options(self, **changes: Any) -> dict[str, Any]:
-        """Change options through the options flow (the entry reloads)."""
+        """Change options through the options flow (applied live)."""
         api = self.api
         flow = api.post(
             "/api/config/config_entries/options/flow", {"handler": self.entry_id}
@@ -191,7 +191,7 @@ class World:
         return self.wait_loaded(table_capacity=(current | changes)["capacity"])
 
     def reconfigure(self, key: str) -> dict[str, Any]:
-        """Set the shared key through the reconfigure flow (the entry reloads)."""
+        """Set the shared key through the reconfigure flow (applied live)."""
         api = self.api
         flow = api.post(
             "/api/config/config_entries/flow",

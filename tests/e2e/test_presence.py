@@ -15,6 +15,7 @@ import pytest
 
 from custom_components.linkname.protocol import __version__
 from tests.e2e.conftest import HA_NAME, World, changed_at, wait_running
+from tests.e2e.ha import timestamp
 from tests.e2e.procs import INTERVAL, Peers
 from tests.e2e.report import REPORT
 
@@ -126,6 +127,53 @@ def test_killed_peer_away_once_its_ttl_passed_not_earlier(
     )
     assert away_at >= last_heard + TTL - 0.01, "away before the TTL ran out"
     assert overdue <= 1.0
+    # What the device page shows: last heard, an away time before it left.
+    assert abs(timestamp(away["attributes"]["last_heard"]) - last_heard) < 0.01
+
+
+def test_options_and_reconfigure_leave_present_trackers_alone(
+    world: World, peers: Peers
+) -> None:
+    """Saved options and a new name apply live: no state change at all."""
+    foxtrot_peer = peers.announce(world.a, "foxtrot")
+    entity_id = world.wait_tracker("foxtrot", "home", limit=5.0)["entity_id"]
+    api = world.api
+    with api.websocket() as ws:
+        sub = ws.subscribe("subscribe_events", event_type="state_changed")
+        defaults = world.set_options(interval=30, away_after=600)["socket"]
+        world.set_options(interval=60, away_after=0)
+        for name in ("ha-e2e-renamed", HA_NAME):
+            flow = api.post(
+                "/api/config/config_entries/flow",
+                {"handler": "linkname", "entry_id": world.entry_id},
+            )
+            result = api.post(
+                f"/api/config/config_entries/flow/{flow['flow_id']}",
+                {"name": name, "key": "", "publish": True},
+            )
+            assert result["reason"] == "reconfigure_successful", result
+        time.sleep(0.5)
+        ws.drain()
+        mine = (entity_id, "sensor.foxtrot_online_since")
+
+        def foxtrot() -> list[tuple[str, str]]:
+            return [
+                (e["data"]["entity_id"], e["data"]["new_state"]["state"])
+                for e in ws.events[sub]
+                if e["data"]["entity_id"] in mine
+            ]
+
+        # Not one state written for the neighbour: tracker, Online since.
+        assert foxtrot() == []
+        # (The subscription works: its goodbye is seen.)
+        assert foxtrot_peer.stop(signal.SIGTERM) == 0
+        world.wait_state(entity_id, "not_home", limit=5.0)
+        ws.drain()
+        assert (entity_id, "not_home") in foxtrot()
+    assert defaults["state"] == "up"
+    entry = api.entry(world.entry_id)
+    assert entry["state"] == "loaded"
+    assert world.linkname_problems() == []
 
 
 def test_rename_keeps_the_entity_and_device(world: World, peers: Peers) -> None:
