@@ -18,6 +18,7 @@ Run with ``.venv/bin/python -m bench.ha scale`` (not part of the tests).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import cProfile
@@ -275,6 +276,21 @@ async def all_leave(
         if coordinator.online_count() == 0:
             return seq
     raise RuntimeError(f"{coordinator.online_count()} neighbours did not leave")
+
+
+def written_by_kind(changed: list[tuple[float, str, str | None]]) -> dict[str, Any]:
+    """State writes by kind of entity, and the most written single entities."""
+    kinds: collections.Counter[str] = collections.Counter()
+    entities: collections.Counter[str] = collections.Counter()
+    for _stamp, entity_id, _state in changed:
+        entities[entity_id] += 1
+        if entity_id.startswith("device_tracker."):
+            kinds["tracker"] += 1
+        elif entity_id.endswith("_online_since"):
+            kinds["online_since"] += 1
+        else:
+            kinds[entity_id] += 1
+    return {"kinds": dict(kinds), "most": entities.most_common(3)}
 
 
 def stored_neighbours(count: int) -> dict[str, Any]:
@@ -551,6 +567,9 @@ async def test_announce_at_once(ha_link: HaLink, hass: HomeAssistant) -> None:
                     "kernel_dropped": after["Udp6RcvbufErrors"]
                     - kernel["Udp6RcvbufErrors"],
                     "state_changed": len(log.changed) - changed_before,
+                    "state_changed_by_kind": written_by_kind(
+                        log.changed[changed_before:]
+                    ),
                     "callbacks_ms": timer.report(),
                 }
                 seq = await all_leave(hass, burst, coordinator, seq)
@@ -576,7 +595,10 @@ async def test_announce_at_once(ha_link: HaLink, hass: HomeAssistant) -> None:
             )
         print(f"    garbage collections: {cb['gc']}")
         if "arrived" in res:
-            print(f"  arrived {res['arrived']}, state_changed {res['state_changed']}")
+            print(
+                f"  arrived {res['arrived']}, state_changed {res['state_changed']}"
+                f" {res['state_changed_by_kind']}"
+            )
         elif "state_changed" in res:
             print(
                 f"  {res['announcements_accepted']} unchanged announcements: "

@@ -14,7 +14,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import LinknameCoordinator, signal_state, signal_update
 from .device import Known, neighbour_device_info
 
-ADD_CHUNK = 10  # entities added per step of the event loop
+ADD_CHUNK = 5  # entities added per step of the event loop
 
 
 async def async_add_in_chunks[T](
