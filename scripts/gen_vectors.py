@@ -520,7 +520,63 @@ def vectors() -> list[Vector]:
 
 def revision_2_vectors() -> list[Vector]:
     """Vectors added by revision 2: numbered after those of revision 1."""
-    return [manufacturer_vector()]
+    bad_names = [
+        (
+            "name-hangul-filler",
+            "Name with U+3164",
+            'An ANNOUNCE whose name is "kitchen" followed by U+3164 HANGUL '
+            "FILLER (category Lo, invisible, default-ignorable; UTF-8 `e3 85 "
+            "a4`). Revision 1 accepted it; the repertoire of section 4.6 "
+            "leaves it out.",
+            "kitchen\u3164",
+        ),
+        (
+            "name-variation-selector",
+            "Name with U+FE0F",
+            "An ANNOUNCE whose name ends in U+FE0F VARIATION SELECTOR-16 "
+            "(category Mn, default-ignorable; UTF-8 `ef b8 8f`).",
+            "pi\ufe0f",
+        ),
+        (
+            "name-braille-blank",
+            "Name with U+2800",
+            "An ANNOUNCE whose name is U+2800 BRAILLE PATTERN BLANK alone "
+            "(category So, renders as blank space; UTF-8 `e2 a0 80`).",
+            "\u2800",
+        ),
+        (
+            "name-unicode-15",
+            "Name with a character of Unicode 15.0",
+            "An ANNOUNCE whose name contains U+1FAE8 SHAKING FACE, assigned in "
+            "Unicode 15.0: outside the repertoire, which is frozen at Unicode "
+            "14.0.0, so that every receiver refuses it, whatever its Unicode "
+            "version (UTF-8 `f0 9f ab a8`).",
+            "pi\U0001fae8",
+        ),
+        (
+            "name-fullwidth-full-stop",
+            "Name with U+FF0E",
+            'An ANNOUNCE whose name is "kitchen\uff0epi" with U+FF0E '
+            'FULLWIDTH FULL STOP, which NFKC maps to "." (UTF-8 `ef bc '
+            "8e`): a name is one label.",
+            "kitchen\uff0epi",
+        ),
+    ]
+    out = [manufacturer_vector()]
+    out += [
+        replace(
+            malformed(
+                ident,
+                title,
+                prose,
+                header(ANNOUNCE, ttl=180) + name_tlv(name) + link_local_tlv(),
+                Reason.BAD_NAME,
+            ),
+            revision=2,
+        )
+        for ident, title, prose, name in bad_names
+    ]
+    return out
 
 
 # -- output ------------------------------------------------------------------
@@ -537,9 +593,9 @@ def render(vector_list: list[Vector]) -> str:
             revision = vector.revision
             parts.append(
                 f"### Added in revision {revision}\n\n"
-                f"Valid and malformed vectors for the rules revision {revision} "
-                "added.\nThey are numbered after the others, so earlier vectors "
-                "keep their numbers.\n"
+                f"Vectors for what revision {revision} added, numbered after the\n"
+                "others so that those keep their numbers. A block with a `reason`\n"
+                "line is a malformed datagram that MUST be dropped.\n"
             )
         elif is_malformed and not valid_done:
             valid_done = True

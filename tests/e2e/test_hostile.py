@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from custom_components.linkname.protocol.codec import Message, encode
+from custom_components.linkname.protocol.const import GOODBYE
 from custom_components.linkname.protocol.table import DEFAULT_CAPACITY
 from tests.e2e.conftest import World
 from tests.e2e.frames import (
@@ -25,6 +27,7 @@ from tests.e2e.frames import (
     random_link_local,
     udp6_frame,
 )
+from tests.e2e.procs import LINKNAME, Peers
 from tests.e2e.report import REPORT
 
 pytestmark = pytest.mark.netns
@@ -186,3 +189,78 @@ def _flood(world: World, injector: Injector) -> None:
     one_names = {n for n in flood_known if n.startswith("flood-one-")}
     assert len(one_names) == 10
     assert world.linkname_problems() == []
+
+
+def forget_device(world: World, host_id: bytes) -> None:
+    """Delete the Home Assistant device of neighbour ``host_id``, if any."""
+    identifier = ["linkname", host_id.hex()]
+    for device in world.api.ws("config/device_registry/list"):
+        if identifier in device["identifiers"]:
+            world.api.ws(
+                "config/device_registry/remove_config_entry",
+                config_entry_id=world.entry_id,
+                device_id=device["id"],
+            )
+    world.wait(
+        lambda: (
+            host_id.hex() not in {k["host"] for k in world.diagnostics()["neighbours"]}
+        ),
+        5.0,
+        "the forger's device deleted",
+    )
+
+
+def test_name_hijack_attempt_against_linkname_announce(
+    world: World, peers: Peers
+) -> None:
+    """Forged ANNOUNCEs of a running host's name with host ID 00..00 (the
+    smallest there is, which won every conflict under revision 1): the host
+    keeps its name, and ``linkname resolve`` finds the host, not the forger."""
+    name = "hijack-target"
+    victim_ll = world.link_local(world.a)
+    forger_ll = world.link_local(world.x)
+    victim = peers.announce(world.a, name)
+    watch = peers.watch(world.b)
+    _, joined = watch.wait_event(
+        lambda e: e["event"] == "joined" and e["name"] == name, limit=5.0
+    )
+    victim_id = joined["host_id"]
+    assert joined["addresses"][0] == victim_ll
+    # Established: a claim within 200 ms of the first announcement would be
+    # a simultaneous start, which host IDs decide (spec 6.3, rule 3).
+    time.sleep(1.0)
+    forger_id = bytes(16)
+    sender = UdpSender(world.x, forger_ll)
+    try:
+        for seq in (1, 2, 3):  # a start burst's worth, then the periodic one
+            sender.send(announce(forger_ll, name, host_id=forger_id, seq=seq, ttl=15))
+            time.sleep(0.5)
+        # The forger is in the watcher's table: a conflict, seen and reported.
+        _, conflict = watch.wait_event(
+            lambda e: e["event"] == "conflict" and e["name"] == name, limit=3.0
+        )
+        assert conflict["holder"] == victim_id  # the watcher prefers the victim
+        victim.wait_err(f"host {forger_id.hex()} on eth0 announces our name")
+        time.sleep(2.0)  # the victim's answer to a rename would be out by now
+        found = world.b.run(LINKNAME, "resolve", name, "-i", "eth0", "--timeout", "3")
+    finally:
+        sender.send(encode(Message(GOODBYE, forger_id, 0, 4)))  # forger leaves
+        sender.close()
+        # Home Assistant tracked the forger as a device of its own under the
+        # same name: delete it, so that later tests see one tracker per name.
+        forget_device(world, forger_id)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == [f"{victim_ll}%eth0"]
+    assert watch.stop() == 0
+    # The victim never announced anything but its name, and never renamed.
+    victim_names = {
+        e["name"]
+        for _, e in watch.events()
+        if e.get("host_id") == victim_id and "name" in e
+    }
+    assert victim_names == {name}
+    assert not [e for _, e in watch.events() if e["event"] == "renamed"]
+    assert not victim.err_lines("is held by")
+    assert victim.popen.poll() is None  # still running, still announcing
+    # Home Assistant is left with one tracker for the name: the victim's.
+    assert world.api.trackers()[name]["state"] == "home"

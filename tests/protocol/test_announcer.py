@@ -9,9 +9,16 @@ import pytest
 
 from custom_components.linkname.protocol.announcer import (
     ANSWER_DELAY,
+    FIRST_JITTER,
     MAX_PENDING_ANSWERS,
+    PROBE_WAIT,
+    TIE_WINDOW,
     Announcer,
+    NameClaim,
+    SequenceSpace,
     Transmit,
+    suffixed_name,
+    validate_attribute,
 )
 from custom_components.linkname.protocol.codec import Message, decode, encode
 from custom_components.linkname.protocol.const import (
@@ -161,8 +168,9 @@ def test_no_address_means_no_sends_and_no_spin() -> None:
     assert announcer.next_deadline() is None
     assert announcer.poll(5.0) == []
     announcer.set_addresses(("fe80::1",), 6.0)
-    sent = run(announcer, 6.3)
-    assert [t.message.type for _, t in sent] == [QUERY, ANNOUNCE]
+    # What fell due meanwhile goes out at once, as one QUERY and one ANNOUNCE.
+    assert [t.message.type for t in announcer.poll(6.0)] == [QUERY, ANNOUNCE]
+    assert run(announcer, 6.3) == []
 
 
 def test_stop_gives_two_goodbyes_and_silences() -> None:
@@ -184,3 +192,159 @@ def test_bad_arguments() -> None:
         Announcer(host_id=HOST, name="x", interval=1.0)
     with pytest.raises(ValueError, match="invalid name"):
         Announcer(host_id=HOST, name="")
+
+
+# -- revision 2: probe, shared sequence space, timing, answer limits -----------
+
+
+def test_probe_delays_first_announcement_and_decides_the_name() -> None:
+    decided: list[float] = []
+
+    def decide(announcer: Announcer, now: float) -> str:
+        decided.append(now)
+        return "ha-2"
+
+    announcer = make()
+    announcer.decide_name = decide
+    announcer.start(100.0)
+    assert announcer.probing
+    # While probing: no answers, no "announce now", no burst on a change.
+    announcer.query_received(*query(None), 100.05)
+    assert not announcer.announce_now(100.05)
+    announcer.set_name("other", 100.06)
+    sent = run(announcer, 100.3)
+    assert [t.message.type for _, t in sent] == [QUERY, ANNOUNCE]
+    assert PROBE_WAIT <= sent[1][0] - 100.0 <= PROBE_WAIT + FIRST_JITTER
+    assert sent[1][1].message.name == "ha-2"
+    assert decided == [sent[1][0]]
+    assert not announcer.probing
+    sent = run(announcer, 103.0)
+    assert [t.message.name for _, t in sent] == ["ha-2", "ha-2"]
+    assert len(decided) == 1  # once per (re)start
+    announcer.restart(200.0)
+    run(announcer, 201.0)
+    assert len(decided) == 2
+
+
+def test_sequence_space_is_shared_and_wraps() -> None:
+    space = SequenceSpace(0xFFFFFFFE)
+    one = Announcer(host_id=HOST, name="a", addresses=("fe80::1",), sequence=space)
+    two = Announcer(host_id=HOST, name="a", addresses=("fe80::2",), sequence=space)
+    seqs = [one.make_query().seq, two.make_query().seq, one.make_query().seq]
+    assert seqs == [0xFFFFFFFF, 0, 1]
+    assert one.seq == two.seq == 1
+
+
+def test_first_periodic_announcement_one_interval_after_the_burst() -> None:
+    announcer = make(interval=60.0)
+    announcer.start(0.0)
+    sent = run(announcer, 200.0)
+    times = [when for when, t in sent if t.message.type == ANNOUNCE]
+    assert 2.0 <= times[2] <= 2.25  # the last of the start burst
+    assert 54.0 <= times[3] - times[2] <= 66.0
+
+
+def test_change_burst_resets_the_periodic_timer() -> None:
+    announcer = make(interval=60.0)
+    announcer.start(0.0)
+    run(announcer, 40.0)  # the first periodic one is due at 56..68 s
+    announcer.set_name("ha-2", 40.0)
+    sent = run(announcer, 200.0)
+    times = [when for when, t in sent if t.message.type == ANNOUNCE]
+    assert [40 <= t <= 42.25 for t in times[:3]] == [True] * 3
+    # Nothing between the burst and one interval after its last ANNOUNCE.
+    assert 54.0 <= times[3] - times[2] <= 66.0
+    # "Announce now" does not reset it: it is one extra ANNOUNCE.
+    announcer2 = make(interval=60.0)
+    announcer2.start(0.0)
+    run(announcer2, 30.0)
+    periodic = announcer2.next_deadline()
+    assert announcer2.announce_now(30.0)
+    run(announcer2, 30.0)
+    assert announcer2.next_deadline() == periodic
+
+
+def test_answer_limit_is_per_address_and_port() -> None:
+    announcer = make()
+    announcer.start(0.0)
+    run(announcer, 10.0)
+    # Two programs on one host (same address, two ports): both answered.
+    announcer.query_received(*query(None, port=5555), 20.0)
+    announcer.query_received(*query(None, port=6666), 20.1)
+    sent = run(announcer, 21.0)
+    assert sorted(t.destination for _, t in sent) == [  # type: ignore[type-var]
+        ("fe80::9", 5555),
+        ("fe80::9", 6666),
+    ]
+    # A QUERY for another name is not answered and does not count.
+    announcer.query_received(*query("other", port=7777), 30.0)
+    announcer.query_received(*query("ha", port=7777), 30.2)
+    assert [t.destination for _, t in run(announcer, 31.0)] == [("fe80::9", 7777)]
+    # The same (address, port) again within a second: not answered.
+    announcer.query_received(*query("ha", port=7777), 30.9)
+    assert run(announcer, 32.0) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("model", ""),
+        ("model", "x" * 65),
+        ("os", "tab\there"),
+        ("software", "evil\u202eexe"),
+        ("os", " leading"),
+        ("software", "e\u0301"),  # not NFC
+    ],
+)
+def test_bad_attributes_are_refused_at_construction(field: str, text: str) -> None:
+    with pytest.raises(ValueError, match=f"invalid {field}"):
+        Announcer(host_id=HOST, name="x", **{field: text})  # type: ignore[arg-type]
+    assert validate_attribute("model", "ü" * 32) == "ü" * 32  # 64 bytes
+
+
+# -- NameClaim -------------------------------------------------------------------
+
+ME = bytes.fromhex("80" * 16)
+
+
+def claim_with(held: dict[str, list[bytes]]) -> NameClaim:
+    return NameClaim(ME, "pi", lambda name: held.get(name.casefold(), []))
+
+
+def test_claim_probe_picks_the_first_free_name() -> None:
+    held: dict[str, list[bytes]] = {"pi": [bytes(16)], "pi-2": [b"\x01" * 16]}
+    claim = claim_with(held)
+    assert not claim.established
+    assert claim.contested(bytes(16), 1.0) is None  # probing: settle decides
+    assert claim.settle(1.0) == "pi-3"
+    assert claim.established
+    assert claim.settle(5.0) == "pi-3"  # fixed once established
+    held["pi-3"] = [ME]  # ourselves: not a holder
+    assert claim.free_name() == "pi-3"
+
+
+def test_claim_defends_yields_only_in_the_tie_window_returns() -> None:
+    held: dict[str, list[bytes]] = {}
+    claim = claim_with(held)
+    assert claim.settle(10.0) == "pi"
+    held["pi"] = [bytes(16)]
+    assert claim.contested(bytes(16), 10.0 + TIE_WINDOW + 0.001) is None
+    assert claim.contested(b"\xff" * 16, 10.1) is None  # greater: it yields
+    assert claim.contested(ME, 10.1) is None
+    assert claim.contested(bytes(16), 10.1) == "pi-2"  # smaller, simultaneous
+    assert claim.name == "pi-2"
+    assert claim.released(20.0) is None  # still held
+    held["pi"] = []
+    assert claim.released(30.0) == "pi"
+    assert claim.released(31.0) is None  # nothing to do
+
+
+def test_suffixed_name_fits_63_bytes_at_character_boundaries() -> None:
+    assert suffixed_name("pi", 2) == "pi-2"
+    long = "ü" * 31  # 62 bytes
+    out = suffixed_name(long, 12)
+    assert out == "ü" * 30 + "-12"
+    assert len(out.encode()) <= 63
+    assert suffixed_name(" " * 5, 2) == "host-2"
+    claim = NameClaim(ME, "x", lambda name: [bytes(16)])  # every name is held
+    assert claim.settle(0.0) == f"linkname-{ME.hex()[:12]}"

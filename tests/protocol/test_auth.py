@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import socket
 import string
 import struct
@@ -16,11 +17,14 @@ from hypothesis import strategies as st
 
 from custom_components.linkname.protocol.auth import (
     DEFAULT_WINDOW_MS,
+    MAX_KEY_FILE_BYTES,
+    START_SKEW_MS,
     BadKeyError,
     Key,
     ReplayGuard,
     check_mac,
     generate_key_text,
+    key_ring,
     pseudo_header,
     seq_newer,
     sign,
@@ -39,6 +43,13 @@ from custom_components.linkname.protocol.const import (
     GROUP,
     PORT,
     QUERY,
+)
+from custom_components.linkname.protocol.state import StateError, read_host_id
+from custom_components.linkname.protocol.table import (
+    Joined,
+    Left,
+    NeighbourTable,
+    RxMeta,
 )
 
 from . import vectors
@@ -371,8 +382,13 @@ def stamped(seq: int, ts: int = NOW, *, boot: int = 7, host: bytes = HOST) -> Me
     )
 
 
+def running() -> ReplayGuard:
+    """A guard of a receiver that started an hour ago."""
+    return ReplayGuard(started_ms=NOW - 3_600_000)
+
+
 def test_same_boot_needs_a_newer_sequence_number() -> None:
-    guard = ReplayGuard()
+    guard = running()
     assert guard.check(stamped(10), NOW) is None
     assert guard.check(stamped(11), NOW) is None
     assert guard.check(stamped(11), NOW) == Reason.REPLAY  # equal
@@ -409,7 +425,7 @@ def test_new_boot_needs_a_newer_timestamp() -> None:
 )
 def test_timestamp_window_on_both_sides(offset: int, accepted: bool) -> None:
     assert DEFAULT_WINDOW_MS == 60_000
-    guard = ReplayGuard()
+    guard = running()
     result = guard.check(stamped(1, NOW + offset), NOW)
     assert result == (None if accepted else Reason.STALE_TIMESTAMP)
     assert len(guard) == (1 if accepted else 0)  # rejections leave no state
@@ -467,3 +483,110 @@ def test_memory_stays_bounded_under_100k_host_ids() -> None:
     assert len(guard) == 4096
     # 4096 remembered hosts need about 1 MB; all 100k would need about 18 MB.
     assert peak < 4_000_000
+
+
+# -- revision 2: restart window, key rings, key files ----------------------------
+
+
+def test_restarted_receiver_refuses_what_was_sent_before_its_start() -> None:
+    # A signed ANNOUNCE heard, then its host's GOODBYE; the receiver restarts
+    # 30 s later with empty replay state; the ANNOUNCE is replayed.
+    captured = stamped(41, NOW - 30_000)
+    guard = ReplayGuard(started_ms=NOW)
+    assert guard.check(captured, NOW) == Reason.STALE_TIMESTAMP
+    assert len(guard) == 0
+    # Within the skew (clocks a little apart) and anything newer: accepted.
+    assert guard.check(stamped(42, NOW - START_SKEW_MS), NOW) is None
+    assert guard.check(stamped(43, NOW + 5), NOW + 5) is None
+    # Without started_ms the first check is the start.
+    lazy = ReplayGuard()
+    assert lazy.check(stamped(1, NOW), NOW) is None
+    assert lazy.started_ms == NOW
+    assert lazy.check(stamped(1, NOW - 10_000, host=bytes(16)), NOW) == (
+        Reason.STALE_TIMESTAMP
+    )
+
+
+def colliding_keys() -> tuple[Key, Key]:
+    seen: dict[int, Key] = {}
+    for n in range(100_000):
+        key = Key.from_text(f"collision-search-key-{n:06d}")
+        if key.key_id in seen:
+            return seen[key.key_id], key
+        seen[key.key_id] = key
+    raise AssertionError("no collision found")
+
+
+def test_key_ring_refuses_a_key_id_collision() -> None:
+    a, b = colliding_keys()
+    assert a.key_id == b.key_id
+    assert a.secret != b.secret
+    with pytest.raises(BadKeyError, match=f"same key ID 0x{a.key_id:04x}"):
+        key_ring([KEY, a, b])
+    assert key_ring([KEY, a, KEY]) == {KEY.key_id: KEY, a.key_id: a}  # same key
+
+
+def test_key_file_whitespace_lines_bom_and_escaped_hash(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(f"\ufeff \t \n\u00a0\u2003\n\x0b\n  {KEY_TEXT}  \n")
+    assert Key.from_file(path) == KEY
+    path.write_text("# a comment\n\\#starts-with-a-hash-0123\n")
+    assert Key.from_file(path) == Key.from_text("#starts-with-a-hash-0123")
+    path.write_text("\\\\starts-with-backslash-01\n")
+    assert Key.from_file(path) == Key.from_text("\\starts-with-backslash-01")
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory", "huge"])
+def test_key_and_state_files_are_size_limited_regular_files(
+    tmp_path: Path, kind: str
+) -> None:
+    if kind == "dev-zero":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)  # nobody writes: a plain open() would hang
+    elif kind == "directory":
+        path = tmp_path
+    else:
+        path = tmp_path / "huge"
+        path.write_bytes(b"#" * (MAX_KEY_FILE_BYTES + 1))
+    reason = "larger than" if kind == "huge" else "not a regular file"
+    with pytest.raises(BadKeyError, match=reason):
+        Key.from_file(path)
+    with pytest.raises(StateError, match=reason):
+        read_host_id(path)
+
+
+def test_key_file_mode_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(KEY_TEXT)
+    path.chmod(0o640)
+    key, mode = Key.from_file_with_mode(path)
+    assert key == KEY
+    assert mode & 0o777 == 0o640
+
+
+def test_restarted_table_takes_no_replay_after_goodbye() -> None:
+    """Issue 9 section 5: the ghost entry of a replay after a receiver restart."""
+    rx = RxMeta(SOURCE, 40000, GROUP, PORT, 3, 255)
+    pseudo = pseudo_header(SOURCE, 40000, GROUP, PORT)
+
+    def signed(message: Message, wall: int) -> bytes:
+        return sign(encode(message), KEY, pseudo, wall)
+
+    hello = Message(ANNOUNCE, HOST, 7, 1, 180, name="pi", addresses=(SOURCE,))
+    captured = signed(hello, NOW)
+    first = NeighbourTable(keys=[KEY], ifindex=3)
+    assert isinstance(first.datagram_received(captured, rx, 0.0, NOW)[0], Joined)
+    bye = signed(Message(GOODBYE, HOST, 7, 2), NOW + 1000)
+    assert isinstance(first.datagram_received(bye, rx, 1.0, NOW + 1000)[0], Left)
+    # The receiver restarts 30 s later (new table, empty replay state): it
+    # hears another host, then the captured ANNOUNCE replayed.
+    later = NOW + 30_000
+    second = NeighbourTable(keys=[KEY], ifindex=3)
+    other = Message(ANNOUNCE, bytes(16), 1, 1, 180, name="nas", addresses=(SOURCE,))
+    fresh = signed(other, later)
+    assert isinstance(second.datagram_received(fresh, rx, 0.0, later)[0], Joined)
+    events = second.datagram_received(captured, rx, 1.0, later + 10)
+    assert [e.reason for e in events] == [Reason.STALE_TIMESTAMP]  # type: ignore[attr-defined]
+    assert second.get(HOST) is None  # no ghost entry

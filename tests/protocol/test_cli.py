@@ -9,6 +9,7 @@ Timings are measured and printed (``pytest -s`` shows them).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -164,6 +165,131 @@ def test_damaged_state_file_is_one_line_exit_2(tmp_path: Path) -> None:
     assert lines[0].startswith(f"linkname: error: state file {state} is damaged")
 
 
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("linkname: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "problem"),
+    [
+        ("--model", "Pi\x1b[31m", "control"),
+        ("--os", "x" * 65, "65 bytes"),
+        ("--software", "", "empty"),
+        ("--model", "gpj.exe\u202e", "bidi"),
+        ("--os", "Debian\n13", "control"),
+        ("--name", "two.labels", "'.'"),
+        ("--name", "\u200bzero-width", "format"),
+        ("--manufacturer", " Acme", "leading"),
+    ],
+)
+def test_bad_announce_arguments_are_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], flag: str, text: str, problem: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["announce", "-i", "lo", flag, text])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"linkname: error: argument {flag}: ")
+    assert problem in lines[0]
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        [],
+        ["bogus"],
+        ["announce"],
+        ["watch", "-i"],
+        ["resolve", "-i", "lo"],
+        ["resolve", "a.b", "-i", "lo"],
+        ["announce", "-i", "lo", "--interval", "x"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2, argv
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1, (argv, lines)
+        assert lines[0].startswith("linkname: error: "), lines
+        assert lines[0].endswith("--help')"), lines
+
+
+def test_unknown_interface_is_named_not_errno(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    state = str(tmp_path / "state.json")
+    for argv in (
+        ["watch", "-i", "eth9"],
+        ["resolve", "x", "-i", "eth9"],
+        ["announce", "-i", "eth9", "--state-file", state],
+    ):
+        assert main(argv) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert lines == ["linkname: error: no such interface: eth9"], lines
+
+
+def test_key_id_collision_is_refused(tmp_path: Path) -> None:
+    from tests.protocol.test_auth import colliding_keys
+
+    first, second = colliding_keys()
+    paths = []
+    for n, key in enumerate((first, second)):
+        path = tmp_path / f"k{n}"
+        path.write_text(key.secret.decode() + "\n")
+        path.chmod(0o600)
+        paths.append(str(path))
+    result = subprocess.run(
+        [*LINKNAME, "watch", "-i", "lo", "--key-file", paths[0],
+         "--key-file", paths[1]],
+        capture_output=True, text=True, check=False, timeout=20,
+    )  # fmt: skip
+    line = one_error_line(result)
+    assert f"same key ID 0x{first.key_id:04x}" in line
+
+
+def test_readable_key_file_warns_once(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(KEY_TEXT + "\n")
+    path.chmod(0o644)
+    result = subprocess.run(
+        [*LINKNAME, "watch", "-i", "eth9", "--key-file", str(path), "--key-file",
+         str(path)],
+        capture_output=True, text=True, check=False, timeout=20,
+    )  # fmt: skip
+    assert result.returncode == 2
+    warnings = [line for line in result.stderr.splitlines() if "readable by" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "group and others" in warnings[0]
+    path.chmod(0o600)
+    result = subprocess.run(
+        [*LINKNAME, "watch", "-i", "eth9", "--key-file", str(path)],
+        capture_output=True, text=True, check=False, timeout=20,
+    )  # fmt: skip
+    assert "readable by" not in result.stderr
+    one_error_line(result)
+
+
+def test_dev_zero_and_fifo_are_clean_errors(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for args, what in (
+        (["watch", "-i", "lo", "--key-file", "/dev/zero"], "not a regular file"),
+        (["watch", "-i", "lo", "--key-file", str(fifo)], "not a regular file"),
+        (["announce", "-i", "lo", "--state-file", "/dev/zero"], "not a regular file"),
+        (["announce", "-i", "lo", "--state-file", str(fifo)], "not a regular file"),
+        (["announce", "-i", "lo", "--state-file", str(tmp_path)], "not a regular"),
+    ):
+        result = subprocess.run(
+            [*LINKNAME, *args], capture_output=True, text=True, check=False, timeout=20
+        )
+        assert what in one_error_line(result), args
+
+
 # -- processes ------------------------------------------------------------------
 
 
@@ -179,6 +305,7 @@ class Net:
             host.link_local()
         self.key = tmp / "shared.key"
         self.key.write_text(f"# test key\n{KEY_TEXT}\n")
+        self.key.chmod(0o600)
         self.procs: list[Proc] = []
         self._n = 0
 
@@ -242,7 +369,7 @@ def joined(name: str) -> Callable[[dict[str, Any]], bool]:
 def test_announce_seen_by_watch_within_1s_and_goodbye(net: Net) -> None:
     watch = net.watch(net.b)
     spawned = time.monotonic()
-    announce = net.announce(net.a, "alpha")
+    announce = net.announce(net.a, "alpha", "--manufacturer", "Raspberry Pi Ltd")
     up = announce.wait_err("up, source")
     seen, event = watch.wait_event(joined("alpha"))
     print(
@@ -252,6 +379,7 @@ def test_announce_seen_by_watch_within_1s_and_goodbye(net: Net) -> None:
     assert seen - up < 1.0
     assert event["addresses"][0] == net.a.link_local()
     assert event["software"] == f"linkname {__version__}"
+    assert event["manufacturer"] == "Raspberry Pi Ltd"
     assert event["ttl"] == 15
     assert event["signed"] is False
     # A watch started later learns of it at once through its QUERY.
@@ -470,7 +598,7 @@ def test_cli_errors_exit_2_with_one_line(net: Net) -> None:
 
     for command in (["announce", "--state-file", state], ["watch"], ["resolve", "x"]):
         line = fails(*command, "-i", "nope0")
-        assert "no network interface named 'nope0'" in line
+        assert "no such interface: nope0" in line
         line = fails(*command, "-i", "noip6")
         assert "has no IPv6 link-local address" in line
     # A program holding UDP 1903 without SO_REUSEADDR in the same namespace.
@@ -493,27 +621,33 @@ def test_cli_errors_exit_2_with_one_line(net: Net) -> None:
 
 
 @netns
-def test_name_conflict_greater_host_id_renames(net: Net) -> None:
+def test_name_conflict_newcomer_takes_name_2_and_returns(net: Net) -> None:
+    """Revision 2 (section 6.3): the holder keeps its name even against a
+    smaller host ID; the newcomer probes, announces NAME-2 from its first
+    announcement on, and takes the name back when the holder says goodbye."""
     low, high = net.tmp / "low.json", net.tmp / "high.json"
     low.write_text(format_state(b"\x01" * 16))
     high.write_text(format_state(b"\xfe" * 16))
     watch = net.watch(net.c)
-    first = net.announce(net.a, "twin", "--state-file", str(low))
+    holder = net.announce(net.a, "twin", "--state-file", str(high))
     watch.wait_event(joined("twin"))
-    second = net.announce(net.b, "twin", "--state-file", str(high))
+    newcomer = net.announce(net.b, "twin", "--state-file", str(low))
+    _, event = watch.wait_event(joined("twin-2"))
+    assert event["host_id"] == "01" * 16
+    newcomer.wait_err("is held by host " + "fe" * 16)
+    # The holder said goodbye: the newcomer returns to "twin".
+    assert holder.stop(signal.SIGTERM) == 0
     _, renamed = watch.wait_event(
-        lambda e: e["event"] in {"renamed", "joined"} and e["name"] == "twin-2"
+        lambda e: e["event"] == "renamed" and e["name"] == "twin", limit=3.0
     )
-    assert renamed["host_id"] == "fe" * 16
-    second.wait_err("renaming to 'twin-2'")
-    # (The lower host may never hear "twin" from the other: it can rename
-    # before its first announcement, having learnt of the name by its QUERY.)
-    first.stop()
-    second.stop()
-    # The lower host ID kept its name throughout.
+    assert renamed["host_id"] == "01" * 16
+    assert renamed["old_name"] == "twin-2"
+    newcomer.stop()
+    # Neither the holder nor the newcomer ever announced anything else.
     names = {
-        e["name"]
+        (e["host_id"], e["name"])
         for _, e in watch.events()
-        if e.get("host_id") == "01" * 16 and "name" in e
+        if e["event"] in {"joined", "renamed", "refreshed"}
     }
-    assert names == {"twin"}
+    assert names == {("fe" * 16, "twin"), ("01" * 16, "twin-2"), ("01" * 16, "twin")}
+    assert not holder.err_lines("is held by")

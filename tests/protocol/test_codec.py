@@ -21,6 +21,7 @@ from custom_components.linkname.protocol.codec import (
     Reason,
     decode,
     encode,
+    name_key,
     text_problem,
     validate_name,
 )
@@ -37,6 +38,7 @@ from custom_components.linkname.protocol.const import (
     TLV_NAME,
     TLV_QUERY_NAME,
 )
+from custom_components.linkname.protocol.names import char_allowed, name_problem
 
 from . import vectors
 from .vectors import Vector
@@ -431,7 +433,7 @@ def test_encode_error_is_a_value_error() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["pi", "Kitchen Pi", "Büro", "台所", "n" * 63, "é" * 31, "a-b_c(1)", "🙂"],
+    ["pi", "Kitchen Pi", "Büro", "台所", "n" * 63, "é" * 31, "a-b_c(1)", "🙂", "ΐ"],
 )
 def test_valid_names(name: str) -> None:
     assert validate_name(name) == name
@@ -440,25 +442,125 @@ def test_valid_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", " pi", "pi ", "a.b", "a\x00b", "a\u202eb", "a\u00a0b", "Bu\u0308ro", "n" * 64],
+    [
+        "",
+        " pi",
+        "pi ",
+        "a.b",
+        "a\x00b",
+        "a\u202eb",
+        "a\u00a0b",
+        "Bu\u0308ro",
+        "n" * 64,
+        # Default-ignorable and invisible characters (issue 9, section 4).
+        "\u3164",  # HANGUL FILLER (Lo)
+        "pi\u3164",
+        "p\u034fi",  # COMBINING GRAPHEME JOINER (Mn)
+        "pi\ufe0f",  # VARIATION SELECTOR-16 (Mn)
+        "\u2800",  # BRAILLE PATTERN BLANK (So)
+        "pi\u2800",
+        "p\u200bi",  # ZERO WIDTH SPACE (Cf)
+        "p\u200di",  # ZERO WIDTH JOINER (Cf)
+        "p\u2060i",  # WORD JOINER (Cf)
+        "p\ufeffi",  # ZERO WIDTH NO-BREAK SPACE (Cf)
+        "p\u00adi",  # SOFT HYPHEN (Cf)
+        "\u115f",  # HANGUL CHOSEONG FILLER (Lo)
+        "\uffa0",  # HALFWIDTH HANGUL FILLER (Lo)
+        "p\u17b4i",  # KHMER VOWEL INHERENT AQ (Mn)
+        "p\u180bi",  # MONGOLIAN FREE VARIATION SELECTOR ONE (Mn)
+        "p\U000e0100i",  # VARIATION SELECTOR-17 (Mn)
+        "p\U000e0041i",  # TAG LATIN CAPITAL LETTER A (Cf)
+        "\U0001d159",  # MUSICAL SYMBOL NULL NOTEHEAD (So)
+        "p\ue000i",  # private use
+        "p\U0001fae8",  # assigned in Unicode 15.0 (Python 3.12): not in the repertoire
+        # Full stops: a name is one label.
+        "a\u3002b",  # IDEOGRAPHIC FULL STOP
+        "a\uff0eb",  # FULLWIDTH FULL STOP (NFKC: ".")
+        "a\uff61b",  # HALFWIDTH IDEOGRAPHIC FULL STOP
+        "a\u2024b",  # ONE DOT LEADER (NFKC: ".")
+    ],
 )
 def test_invalid_names(name: str) -> None:
     with pytest.raises(ValueError, match="invalid name"):
         validate_name(name)
+    raw = name.encode("utf-8", "surrogatepass")
+    if 0 < len(raw) <= 63:
+        assert reason_of(announce_raw(name=raw)) is Reason.BAD_NAME
+        with pytest.raises(EncodeError):
+            encode(good_announce(name=name))
 
 
-def test_printable_rule_is_unicode_categories_c_and_z_except_space() -> None:
-    """The spec's rule 3 (section 4.6) equals str.isprintable, code point by point."""
+@pytest.mark.parametrize(
+    "text", ["\u3164", "m\u034f", "m\ufe0f", "\u2800", "m\u200b", "m\ue000"]
+)
+def test_attributes_follow_the_repertoire_too(text: str) -> None:
+    raw = announce_raw() + tlv(TLV_MODEL, text.encode("utf-8"))
+    assert reason_of(raw) is Reason.BAD_ATTRIBUTE
+    with pytest.raises(EncodeError):
+        encode(good_announce(model=text))
+
+
+def test_repertoire_is_printable_less_ignorables_and_invisibles() -> None:
+    """Every repertoire character is printable here too (revision 1's rule 3);
+    what is left out of the printable ones is invisible or newer."""
+    left_out_printable = set()
     for code in range(0x110000):
         char = chr(code)
-        category = unicodedata.category(char)
-        allowed = char == " " or category[0] not in "CZ"
-        assert char.isprintable() == allowed, hex(code)
+        if char_allowed(char):
+            assert char.isprintable(), hex(code)
+            assert unicodedata.category(char)[0] in "LMNPS" or char == " "
+        elif char.isprintable():
+            left_out_printable.add(code)
+    for code in (0x034F, 0x115F, 0x1160, 0x17B4, 0x3164, 0xFE0F, 0xFFA0, 0x2800):
+        assert code in left_out_printable
+    assert not char_allowed("\u0085")  # NEL: a control character
+    assert char_allowed(" ")
+    assert not char_allowed("\u3000")  # IDEOGRAPHIC SPACE (Zs)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("\u0390", "\u03aa\u0301"),  # issue 9: these two must compare equal
+        ("Kitchen", "KITCHEN"),
+        ("kitchen", "\uff4b\uff49\uff54\uff43\uff48\uff45\uff4e"),  # fullwidth
+        ("Straße", "STRASSE"),
+        ("\ufb01le", "FILE"),  # LATIN SMALL LIGATURE FI
+        ("\u2460", "1"),  # CIRCLED DIGIT ONE
+        ("\u216b", "xii"),  # ROMAN NUMERAL TWELVE
+        ("\u00c5", "\u212b"),  # A WITH RING ABOVE and ANGSTROM SIGN
+        ("\u01c5", "\u01c6"),  # titlecase and small dz with caron
+    ],
+)
+def test_name_key_is_nfkc_casefold(a: str, b: str) -> None:
+    assert name_key(a) == name_key(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("pi", "p\u0456"),  # Latin i, Cyrillic i: homoglyphs stay two names
+        ("kitchen", "kitchen-2"),
+        ("\u00f6", "o"),
+    ],
+)
+def test_name_key_keeps_different_names_apart(a: str, b: str) -> None:
+    assert name_key(a) != name_key(b)
+
+
+def test_both_spellings_of_the_issue_9_pair_are_valid_names() -> None:
+    for name in ("\u0390", "\u03aa\u0301"):
+        assert validate_name(name) == name
+        assert decode(encode(good_announce(name=name))).name == name
 
 
 # -- properties -------------------------------------------------------------------
 
-_TEXT_CHARS = st.characters(categories=("L", "M", "N", "P", "S")) | st.just(" ")
+# Letters, marks, numbers, punctuation and symbols of the repertoire (the
+# runtime's Unicode database knows characters the repertoire does not).
+_TEXT_CHARS = st.characters(categories=("L", "M", "N", "P", "S")).filter(
+    char_allowed
+) | st.just(" ")
 
 
 def _clean(text: str, *, dots: bool) -> str:
@@ -481,12 +583,14 @@ names = (
     )
     .map(lambda t: _clean(t, dots=False))
     .filter(_fits(63))
+    .filter(lambda t: name_problem(t) is None)  # e.g. U+FF0E: "." under NFKC
 )
 
 attributes = (
     st.text(_TEXT_CHARS, min_size=1, max_size=30)
     .map(lambda t: _clean(t, dots=True))
     .filter(_fits(64))
+    .filter(lambda t: text_problem(t) is None)  # NFC can leave the repertoire
 )
 
 link_locals = st.tuples(st.integers(0, 0x3F), st.binary(min_size=14, max_size=14)).map(

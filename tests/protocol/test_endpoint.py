@@ -19,7 +19,7 @@ import pytest
 
 from custom_components.linkname.protocol.announcer import Announcer
 from custom_components.linkname.protocol.auth import Key, check_mac, pseudo_header
-from custom_components.linkname.protocol.codec import Reason, encode
+from custom_components.linkname.protocol.codec import Message, Reason, encode
 from custom_components.linkname.protocol.const import (
     ANNOUNCE,
     FLAG_RESPONSE,
@@ -34,6 +34,7 @@ from custom_components.linkname.protocol.endpoint import (
     PORT_IN_USE,
     Endpoint,
     EndpointError,
+    missing_control,
     parse_ancillary,
 )
 from custom_components.linkname.protocol.table import (
@@ -104,6 +105,44 @@ def test_parse_ancillary() -> None:
     assert parse_ancillary([]) == ("::", 0, -1)
     short = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, b"x")]
     assert parse_ancillary(short) == ("::", 0, -1)
+
+
+def test_missing_control_messages_have_their_own_reason() -> None:
+    assert missing_control(7, 255) is None
+    assert missing_control(0, 255) == "IPV6_PKTINFO"
+    assert missing_control(7, -1) == "IPV6_HOPLIMIT"
+    assert missing_control(0, -1) == "IPV6_PKTINFO and IPV6_HOPLIMIT"
+
+
+class _NoControlSocket:
+    """recvmsg() that returns datagrams without ancillary data, then EAGAIN."""
+
+    def __init__(self, datagrams: list[bytes]) -> None:
+        self.datagrams = datagrams
+
+    def recvmsg(
+        self, _size: int, _ancsize: int
+    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, tuple[str, int, int, int]]:
+        if not self.datagrams:
+            raise BlockingIOError
+        return self.datagrams.pop(0), [], 0, ("fe80::9%eth0", 40000, 0, 3)
+
+
+async def test_datagram_without_control_messages_is_counted_not_checked() -> None:
+    seen = Recorder()
+    endpoint = Endpoint("eth0", on_event=seen.events.append)
+    endpoint._loop = asyncio.get_running_loop()  # as start() would
+    valid = encode(
+        Message(ANNOUNCE, bytes(16), 1, 1, 60, name="x", addresses=("fe80::9",))
+    )
+    endpoint._on_readable(_NoControlSocket([valid, valid]), PORT)  # type: ignore[arg-type]
+    rejected = seen.of(Rejected)
+    assert [r.reason for r in rejected] == [Reason.MISSING_CONTROL] * 2  # type: ignore[attr-defined]
+    assert rejected[0].detail == "IPV6_PKTINFO and IPV6_HOPLIMIT"  # type: ignore[attr-defined]
+    assert endpoint.table.rejected == {Reason.MISSING_CONTROL: 2}
+    assert endpoint.counters.received == 2
+    assert len(endpoint.table) == 0
+    assert endpoint.counters.internal_errors == 0
 
 
 def test_endpoint_error_carries_code() -> None:

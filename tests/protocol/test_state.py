@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from custom_components.linkname.protocol.state import (
+    MAX_STATE_BYTES,
     StateError,
     default_state_path,
     format_state,
     load_or_create_host_id,
     parse_state,
     read_host_id,
+    read_small_file,
 )
 
 
@@ -105,3 +107,33 @@ def test_default_path_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_state_path({"HOME": "/h"}) == Path(
         "/h/.local/state/linkname/host-id.json"
     )
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory", "huge"])
+def test_state_file_must_be_a_small_regular_file(tmp_path: Path, kind: str) -> None:
+    """Revision 2 / issue 9: /dev/zero gave a MemoryError, a FIFO hung."""
+    if kind == "dev-zero":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)  # nobody writes: a plain open() would block forever
+    elif kind == "directory":
+        path = tmp_path
+    else:
+        path = tmp_path / "huge"
+        path.write_text(" " * (MAX_STATE_BYTES + 1))
+    reason = "larger than" if kind == "huge" else "not a regular file"
+    with pytest.raises(StateError, match=reason):
+        load_or_create_host_id(path)
+
+
+def test_read_small_file_reads_exactly_up_to_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    data, mode = read_small_file(path, 100)
+    assert data == b"x" * 100
+    assert stat.S_ISREG(mode)
+    with pytest.raises(ValueError, match="larger than 99 bytes"):
+        read_small_file(path, 99)
+    with pytest.raises(FileNotFoundError):
+        read_small_file(tmp_path / "missing", 100)

@@ -768,3 +768,26 @@ def test_expire_with_a_limit_spreads_a_mass_expiry() -> None:
     assert sum(isinstance(e, Left) for e in rest) == 6
     assert table.next_deadline() is None
     assert table.expire(10.0, limit=0) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("\u0390", "\u03aa\u0301"),  # issue 9: this pair escaped casefold alone
+        ("kitchen", "\uff2b\uff29\uff34\uff23\uff28\uff25\uff2e"),  # fullwidth
+        ("Straße", "STRASSE"),
+    ],
+)
+def test_conflicts_and_lookups_compare_nfkc_casefold(first: str, second: str) -> None:
+    table = NeighbourTable()
+    feed(table, announce(1, name=first), now=0.0)
+    events = feed(table, announce(2, name=second), now=1.0)
+    assert [e for e in events if isinstance(e, Conflict)] == [
+        Conflict(second, (hid(1), hid(2)), holder=hid(1))
+    ]
+    assert [n.host_id for n in table.find(first)] == [hid(1), hid(2)]
+    assert [n.host_id for n in table.find(second)] == [hid(1), hid(2)]
+    # A rename between the two spellings stays in the name's group.
+    events = feed(table, announce(1, name=second, seq=2), now=2.0)
+    assert [type(e) for e in events] == [Renamed]
+    assert len(table.conflicts()) == 1

@@ -14,15 +14,22 @@ import secrets
 import socket
 import struct
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .codec import Message, Reason
 from .const import AUTH_BODY_LEN, AUTH_MAC_LEN, TLV_AUTH
+from .state import os_error_text, read_small_file
 
 MIN_KEY_CHARS = 16
 MAX_KEY_CHARS = 256
+MAX_KEY_FILE_BYTES = 64 * 1024
 DEFAULT_WINDOW_MS = 60_000
+# Section 7.6: signed messages stamped earlier than the receiver's start
+# minus this are dropped, so a restarted receiver accepts no replay of what
+# it may have heard (and forgotten) before.
+START_SKEW_MS = 2_000
 _KEY_ID_LABEL = b"linkname/1 key id\x00"
 _AUTH_HEAD = struct.Struct("!BHHQ")
 _PORTS = struct.Struct("!HH")
@@ -56,18 +63,59 @@ class Key:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Key:
-        """Read a key file: the key on its first non-empty, non-comment line."""
+        """Read a key file (section 7.1).
+
+        The key is on the first line that is neither empty (white space
+        only counts as empty) nor a comment (``#`` after leading white
+        space).  One leading backslash is removed, so ``\\#secret...``
+        holds the key ``#secret...``.  The file is read with a size limit
+        and only if it is a regular file.
+        """
+        return cls.from_file_with_mode(path)[0]
+
+    @classmethod
+    def from_file_with_mode(cls, path: str | Path) -> tuple[Key, int]:
+        """:meth:`from_file`, and the file's ``st_mode`` (for a warning)."""
         try:
-            content = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
+            raw, mode = read_small_file(path, MAX_KEY_FILE_BYTES)
+            content = raw.decode("utf-8-sig")
+        except OSError as err:
+            raise BadKeyError(
+                f"cannot read key file {path}: {os_error_text(err)}"
+            ) from None
+        except (ValueError, UnicodeDecodeError) as err:
             raise BadKeyError(f"cannot read key file {path}: {err}") from None
         for line in content.splitlines():
-            if line.strip() and not line.lstrip().startswith("#"):
-                return cls.from_text(line)
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if text.startswith("\\"):
+                text = text[1:]
+            return cls.from_text(text), mode
         raise BadKeyError(f"key file {path} holds no key")
 
     def __repr__(self) -> str:  # never show the secret
         return f"Key(key_id=0x{self.key_id:04x})"
+
+
+def key_ring(keys: Iterable[Key]) -> dict[int, Key]:
+    """The configured keys by key ID; :class:`BadKeyError` on a collision.
+
+    Key IDs are 16 bits and not unique (section 7.1): two different keys
+    with one key ID cannot both be configured, since a receiver looks a key
+    up by its ID.  The same key given twice counts once.
+    """
+    ring: dict[int, Key] = {}
+    for key in keys:
+        known = ring.get(key.key_id)
+        if known is None:
+            ring[key.key_id] = key
+        elif not hmac.compare_digest(known.secret, key.secret):
+            raise BadKeyError(
+                f"two different keys have the same key ID 0x{key.key_id:04x}; "
+                "replace one of them (generate a new key)"
+            )
+    return ring
 
 
 def generate_key_text() -> str:
@@ -118,17 +166,25 @@ class ReplayGuard:
     """Per host ID replay protection for signed messages.
 
     Accepts a message only when its timestamp is within ``window_ms`` of now
+    and not earlier than ``started_ms - START_SKEW_MS`` (the receiver's start:
+    what was sent before it may have been heard and forgotten, section 7.6),
     and, for a host already heard from, its sequence number is newer within
     the same boot ID, or (new boot ID) its timestamp is newer than the last
-    accepted one.  Remembers at most ``capacity`` hosts (least recently heard
-    forgotten first), so a flood cannot grow it without bound.
+    accepted one.  ``started_ms`` None takes the wall clock (``now_ms``) of
+    the first check, which is no earlier than the start.  Remembers at most
+    ``capacity`` hosts (least recently heard forgotten first), so a flood
+    cannot grow it without bound.
     """
 
     def __init__(
-        self, window_ms: int = DEFAULT_WINDOW_MS, capacity: int = 4096
+        self,
+        window_ms: int = DEFAULT_WINDOW_MS,
+        capacity: int = 4096,
+        started_ms: int | None = None,
     ) -> None:
         self.window_ms = window_ms
         self.capacity = capacity
+        self.started_ms = started_ms
         self._last: OrderedDict[bytes, tuple[int, int, int]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -141,6 +197,10 @@ class ReplayGuard:
             return Reason.UNSIGNED
         if abs(auth.timestamp_ms - now_ms) > self.window_ms:
             return Reason.STALE_TIMESTAMP
+        if self.started_ms is None:
+            self.started_ms = now_ms
+        if auth.timestamp_ms < self.started_ms - START_SKEW_MS:
+            return Reason.STALE_TIMESTAMP  # sent before we (re)started
         last = self._last.get(message.host_id)
         if last is not None:
             boot_id, seq, timestamp_ms = last

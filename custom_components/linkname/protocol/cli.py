@@ -11,21 +11,23 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import __version__
-from .announcer import Announcer
-from .auth import BadKeyError, Key
+from .announcer import validate_attribute
+from .auth import BadKeyError, Key, key_ring
 from .codec import validate_name
 from .const import DEFAULT_INTERVAL, MAX_NAME_BYTES
-from .endpoint import Endpoint, EndpointError
+from .endpoint import EndpointError
+from .host import Host
 from .state import StateError, default_state_path, load_or_create_host_id
 from .table import (
     AddressChanged,
@@ -34,7 +36,6 @@ from .table import (
     Joined,
     Left,
     Neighbour,
-    NeighbourTable,
     Queried,
     Refreshed,
     Rejected,
@@ -51,6 +52,15 @@ FALLBACK_NAME = "linkname-host"
 
 class UsageError(Exception):
     """A one-line error for the user (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit status 2), as promised."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``linkname: error: MESSAGE (see '... --help')`` and exit 2."""
+        text = " ".join(message.split())
+        self.exit(EXIT_ERROR, f"linkname: error: {text} (see '{self.prog} --help')\n")
 
 
 # -- helpers -----------------------------------------------------------------
@@ -73,13 +83,32 @@ def valid_name_from(text: str) -> str:
         return FALLBACK_NAME
 
 
-def _load_key(path: str | None) -> Key | None:
-    if path is None:
-        return None
+def _load_keys(paths: Sequence[str] | None) -> list[Key]:
+    """The keys of ``--key-file`` (repeatable; the first one signs)."""
+    keys = []
+    warned: set[str] = set()
+    for path in paths or ():
+        try:
+            key, mode = Key.from_file_with_mode(path)
+        except BadKeyError as err:
+            raise UsageError(f"bad key file {path}: {err}") from None
+        keys.append(key)
+        real = os.path.realpath(path)
+        if mode & 0o044 and real not in warned:
+            warned.add(real)
+            _LOGGER.warning(
+                "key file %s is readable by %s: make it readable only by "
+                "linkname (chmod 600, or systemd's LoadCredential=)",
+                path,
+                "group and others"
+                if mode & 0o044 == 0o044
+                else ("others" if mode & 0o004 else "group"),
+            )
     try:
-        return Key.from_file(path)
+        key_ring(keys)
     except BadKeyError as err:
-        raise UsageError(f"bad key file {path}: {err}") from None
+        raise UsageError(f"bad key files {', '.join(paths or ())}: {err}") from None
+    return keys
 
 
 def _interval(text: str) -> float:
@@ -90,6 +119,26 @@ def _interval(text: str) -> float:
     if not 5 <= value <= 3600:
         raise argparse.ArgumentTypeError("the interval is 5 to 3600 seconds")
     return value
+
+
+def _name(text: str) -> str:
+    try:
+        return validate_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _attribute(what: str) -> Callable[[str], str]:
+    """An argparse type: a valid MODEL, OS or SOFTWARE text (section 4.6)."""
+
+    def check(text: str) -> str:
+        try:
+            return validate_attribute(what, text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    check.__name__ = what  # argparse names the type in some messages
+    return check
 
 
 def _timeout(text: str) -> float:
@@ -120,6 +169,7 @@ def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
         "model": neighbour.model,
         "os": neighbour.os,
         "software": neighbour.software,
+        "manufacturer": neighbour.manufacturer,
         "ttl": neighbour.ttl,
         "signed": neighbour.signed,
     }
@@ -144,11 +194,12 @@ def event_json(event: Event) -> dict[str, Any]:
             out = {"event": "refreshed", **neighbour_json(neighbour)}
         case Left(neighbour, reason):
             out = {"event": "left", **neighbour_json(neighbour), "reason": reason}
-        case Conflict(name, host_ids):
+        case Conflict(name, host_ids, holder):
             out = {
                 "event": "conflict",
                 "name": name,
                 "host_ids": [h.hex() for h in host_ids],
+                "holder": holder.hex(),
             }
         case Rejected(reason, source, detail):
             out = {
@@ -187,56 +238,15 @@ def _print_json(stream: TextIO, data: dict[str, Any]) -> None:
 # -- announce ----------------------------------------------------------------
 
 
-class _ConflictPolicy:
-    """Section 6.3: the host with the greater host ID renames to name-2, -3..."""
-
-    def __init__(self, announcer: Announcer, table: NeighbourTable) -> None:
-        self.announcer = announcer
-        self.table = table
-        self.endpoint: Endpoint | None = None
-        self.base = announcer.name
-        self._warned: set[bytes] = set()
-
-    def __call__(self, event: Event) -> None:
-        if not isinstance(event, Joined | Renamed | Updated | Refreshed):
-            return
-        own = self.announcer
-        other = event.neighbour
-        if other.name.casefold() != own.name.casefold() or other.host_id == own.host_id:
-            return
-        if own.host_id > other.host_id:
-            new = self._free_name()
-            _LOGGER.warning(
-                "name %r is also used by host %s (lower host ID): renaming to %r",
-                own.name,
-                other.host_id.hex(),
-                new,
-            )
-            if self.endpoint is not None:
-                self.endpoint.set_name(new)
-        elif other.host_id not in self._warned:
-            self._warned.add(other.host_id)
-            _LOGGER.warning(
-                "name %r is also used by host %s; that host should rename",
-                own.name,
-                other.host_id.hex(),
-            )
-
-    def _free_name(self) -> str:
-        for n in range(2, 1000):
-            suffix = f"-{n}"
-            base = self.base
-            while len((base + suffix).encode("utf-8")) > MAX_NAME_BYTES:
-                base = base[:-1]
-            candidate = (base.rstrip() or "host") + suffix
-            if not self.table.find(candidate):
-                return candidate
-        return f"{FALLBACK_NAME}-{self.announcer.host_id.hex()[:8]}"
-
-
 async def run_announce(args: argparse.Namespace) -> int:
-    """``linkname announce``: announce until SIGINT/SIGTERM, then GOODBYE."""
-    key = _load_key(args.key_file)
+    """``linkname announce``: announce until SIGINT/SIGTERM, then GOODBYE.
+
+    The name is defended as the spec says (section 6.3, implemented by
+    :class:`~linkname.announcer.NameClaim`): probed before the first
+    announcement, kept against newcomers, ``NAME-N`` only while another
+    host held it first.
+    """
+    keys = _load_keys(args.key_file)
     state_path = Path(args.state_file) if args.state_file else default_state_path()
     try:
         host_id = load_or_create_host_id(state_path)
@@ -244,22 +254,19 @@ async def run_announce(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     name = args.name if args.name is not None else valid_name_from(socket.gethostname())
     try:
-        announcer = Announcer(
+        host = Host(
             host_id=host_id,
             name=name,
+            keys=keys,
             interval=args.interval,
             model=args.model,
             os=args.os,
             software=args.software,
+            manufacturer=args.manufacturer,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
-    table = NeighbourTable(own_host_id=host_id, keys=() if key is None else (key,))
-    policy = _ConflictPolicy(announcer, table)
-    endpoint = Endpoint(
-        args.interface, announcer=announcer, table=table, key=key, on_event=policy
-    )
-    policy.endpoint = endpoint
+    endpoint = host.add_interface(args.interface)
     stop = _stop_event()
     try:
         await endpoint.start()
@@ -271,7 +278,7 @@ async def run_announce(args: argparse.Namespace) -> int:
     try:
         await stop.wait()
     finally:
-        await endpoint.close()
+        await host.close()
     _LOGGER.info("said goodbye on %s", args.interface)
     return EXIT_OK
 
@@ -317,26 +324,26 @@ def render_table(
 
 async def run_watch(args: argparse.Namespace) -> int:
     """``linkname watch``: the live neighbour table until SIGINT/SIGTERM."""
-    key = _load_key(args.key_file)
+    keys = _load_keys(args.key_file)
     out = sys.stdout
     as_json = args.json or not out.isatty()
-    endpoint: Endpoint | None = None
     dirty = asyncio.Event()
 
-    def on_event(event: Event) -> None:
+    def on_event(_interface: str, event: Event) -> None:
         if as_json:
             _print_json(out, event_json(event))
         elif not isinstance(event, Refreshed | Queried):
             dirty.set()
 
-    def on_state(state: str) -> None:
+    def on_state(_interface: str, state: str) -> None:
         if as_json:
             _print_json(
                 out, {"event": "state", "state": state, "time": round(time.time(), 3)}
             )
         dirty.set()
 
-    endpoint = Endpoint(args.interface, key=key, on_event=on_event, on_state=on_state)
+    host = Host(keys=keys, on_event=on_event, on_state=on_state)
+    endpoint = host.add_interface(args.interface)
     stop = _stop_event()
     try:
         await endpoint.start()
@@ -366,7 +373,7 @@ async def run_watch(args: argparse.Namespace) -> int:
             for task in pending:
                 task.cancel()
     finally:
-        await endpoint.close()
+        await host.close()
     if as_json:
         table = endpoint.table
         _print_json(
@@ -394,8 +401,9 @@ async def run_resolve(args: argparse.Namespace) -> int:
         validate_name(args.name)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    key = _load_key(args.key_file)
-    endpoint = Endpoint(args.interface, key=key, query_on_up=False)
+    keys = _load_keys(args.key_file)
+    host = Host(keys=keys)
+    endpoint = host.add_interface(args.interface, query_on_up=False)
     try:
         await endpoint.start()
     except EndpointError as err:
@@ -403,7 +411,8 @@ async def run_resolve(args: argparse.Namespace) -> int:
     try:
         found = await endpoint.resolve(args.name, args.timeout)
     finally:
-        await endpoint.close()
+        await host.close()
+    # The table lists the holder of the name first (section 6.3).
     seen: set[str] = set()
     for neighbour in found:
         for address in neighbour.addresses:
@@ -419,7 +428,7 @@ async def run_resolve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``linkname`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="linkname",
         description="Announce and find hosts by name on the local link "
         "(linkname/1: IPv6 ff02::1:1, UDP 1903).",
@@ -438,8 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--key-file",
+            action="append",
             metavar="FILE",
-            help="shared key: sign what is sent, accept only signed messages",
+            help="shared key: sign what is sent, accept only signed messages "
+            "(repeatable for key rotation: all are accepted, the first signs)",
         )
 
     announce = sub.add_parser(
@@ -447,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(announce)
     announce.add_argument(
-        "--name", help="name to announce (default: the host name, made valid)"
+        "--name",
+        type=_name,
+        help="name to announce (default: the host name, made valid)",
     )
     announce.add_argument(
         "--interval",
@@ -461,10 +474,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"host ID state file (default {default_state_path()})",
     )
-    announce.add_argument("--model", help="announced model text")
-    announce.add_argument("--os", help="announced operating system text")
+    announce.add_argument(
+        "--model", type=_attribute("model"), help="announced model text"
+    )
+    announce.add_argument(
+        "--os", type=_attribute("os"), help="announced operating system text"
+    )
+    announce.add_argument(
+        "--manufacturer",
+        type=_attribute("manufacturer"),
+        help="announced manufacturer text (revision 2 MANUFACTURER TLV)",
+    )
     announce.add_argument(
         "--software",
+        type=_attribute("software"),
         default=f"linkname {__version__}",
         help="announced software text (default: %(default)s)",
     )
@@ -478,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     resolve = sub.add_parser("resolve", help="print the addresses of a name")
-    resolve.add_argument("name", metavar="NAME")
+    resolve.add_argument("name", metavar="NAME", type=_name)
     common(resolve)
     resolve.add_argument(
         "--timeout",

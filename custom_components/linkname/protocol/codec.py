@@ -11,7 +11,6 @@ import socket
 import struct
 from enum import IntEnum, StrEnum
 from typing import NamedTuple
-from unicodedata import is_normalized
 
 from .const import (
     ANNOUNCE,
@@ -39,6 +38,22 @@ from .const import (
     TLV_SOFTWARE,
     VERSION,
 )
+from .names import has_dot, name_key, text_problem, validate_name
+
+__all__ = [
+    "Auth",
+    "DecodeError",
+    "EncodeError",
+    "Message",
+    "MessageType",
+    "Reason",
+    "decode",
+    "encode",
+    "name_key",
+    "text_problem",
+    "validate_name",
+    "validate_name_for_encode",
+]
 
 
 class MessageType(IntEnum):
@@ -69,6 +84,7 @@ class Reason(StrEnum):
     BAD_ATTRIBUTE = "bad_attribute"
     BAD_AUTH = "bad_auth"
     # Receiver rules (section 6), applied after a successful decode.
+    MISSING_CONTROL = "missing_control"  # no IPV6_PKTINFO/HOPLIMIT (endpoint)
     HOP_LIMIT = "hop_limit"
     NOT_LINK_LOCAL = "not_link_local"
     WRONG_INTERFACE = "wrong_interface"
@@ -174,45 +190,8 @@ def _text(raw: bytes, limit: int, reason: Reason) -> str:
 
 def _name(raw: bytes) -> str:
     name = _text(raw, MAX_NAME_BYTES, Reason.BAD_NAME)
-    if b"." in raw:
+    if b"." in raw or (not raw.isascii() and has_dot(name)):
         raise DecodeError(Reason.BAD_NAME, "'.' in a name")
-    return name
-
-
-def text_problem(text: str) -> str | None:
-    """Why ``text`` is not a valid name or attribute value, or None.
-
-    Valid: NFC; only characters that are printable (no Unicode category C*
-    or Z* other than U+0020 SPACE, which covers control, format/bidi and
-    line/paragraph separators); no leading or trailing space.
-    """
-    if not text.isprintable():
-        return "control, format, bidi or separator character"
-    if text[:1] == " " or text[-1:] == " ":
-        return "leading or trailing space"
-    if not text.isascii() and not is_normalized("NFC", text):
-        return "not in Unicode normalization form C"
-    return None
-
-
-def name_key(name: str) -> str:
-    """The key under which names compare equal (section 4.6): full case folding.
-
-    Conflict detection, name queries and lookups compare ``name_key`` values.
-    """
-    return name.casefold()
-
-
-def validate_name(name: str) -> str:
-    """Return ``name`` if it is a valid linkname name, else raise ValueError."""
-    problem = text_problem(name) if name else "empty"
-    size = len(name.encode("utf-8"))
-    if problem is None and size > MAX_NAME_BYTES:
-        problem = f"{size} bytes, at most {MAX_NAME_BYTES} allowed"
-    if problem is None and "." in name:
-        problem = "'.' is not allowed (a name is one label)"
-    if problem:
-        raise ValueError(f"invalid name {name!r}: {problem}")
     return name
 
 

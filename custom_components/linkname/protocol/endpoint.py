@@ -36,8 +36,9 @@ from typing import Final
 from . import netif
 from .announcer import GOODBYE_SPACING, Announcer, Transmit
 from .auth import Key, pseudo_header, sign
-from .codec import EncodeError, encode, validate_name
+from .codec import EncodeError, Reason, encode, validate_name
 from .const import GROUP, MAX_DATAGRAM, PORT
+from .state import os_error_text
 from .table import (
     AddressChanged,
     Event,
@@ -46,6 +47,7 @@ from .table import (
     NeighbourTable,
     Queried,
     Refreshed,
+    Rejected,
     Renamed,
     RxMeta,
     Updated,
@@ -122,8 +124,9 @@ def parse_ancillary(
 ) -> tuple[str, int, int]:
     """Destination address, arrival ifindex and hop limit from ``recvmsg``.
 
-    Missing items come back as ``("::", 0, -1)`` parts, which the table
-    rejects (wrong interface, hop limit).
+    Missing items come back as ``("::", 0, -1)`` parts (see
+    :func:`missing_control`): such a datagram cannot be checked and is
+    dropped as ``missing_control`` (section 9.2).
     """
     destination, ifindex, hop_limit = "::", 0, -1
     for level, kind, data in ancdata:
@@ -137,20 +140,41 @@ def parse_ancillary(
     return destination, ifindex, hop_limit
 
 
-def _bind_error(err: OSError, what: str) -> EndpointError:
+def missing_control(ifindex: int, hop_limit: int) -> str | None:
+    """What :func:`parse_ancillary` did not find, or None when complete."""
+    missing = []
+    if ifindex == 0:
+        missing.append("IPV6_PKTINFO")
+    if hop_limit < 0:
+        missing.append("IPV6_HOPLIMIT")
+    return " and ".join(missing) or None
+
+
+def _bind_error(err: OSError, interface: str, what: str) -> EndpointError:
+    """A socket error as a one-line :class:`EndpointError` naming the interface
+    (its words, never a bare "[Errno 19]")."""
+    text = os_error_text(err)
     if err.errno == errno.EADDRINUSE:
         return EndpointError(
             PORT_IN_USE,
             f"UDP port {PORT} is in use by a program that does not share it "
-            f"(SO_REUSEADDR) ({what})",
+            f"(SO_REUSEADDR) ({what} on {interface})",
         )
     if err.errno in (errno.EACCES, errno.EPERM):
-        return EndpointError(PERMISSION_DENIED, f"permission denied ({what}): {err}")
+        return EndpointError(
+            PERMISSION_DENIED, f"permission denied ({what} on {interface}): {text}"
+        )
     if err.errno in (errno.ENODEV, errno.ENXIO):
-        return EndpointError(NO_INTERFACE, f"interface vanished ({what}): {err}")
+        return EndpointError(
+            NO_INTERFACE, f"no such interface: {interface} (vanished: {what})"
+        )
     if err.errno == errno.EAFNOSUPPORT:
-        return EndpointError(NO_LINK_LOCAL, f"IPv6 is not available ({what}): {err}")
-    return EndpointError(PERMISSION_DENIED, f"cannot open UDP socket ({what}): {err}")
+        return EndpointError(
+            NO_LINK_LOCAL, f"IPv6 is not available ({what} on {interface}): {text}"
+        )
+    return EndpointError(
+        PERMISSION_DENIED, f"cannot open UDP socket ({what} on {interface}): {text}"
+    )
 
 
 def open_rx_socket(ifindex: int, group: str = GROUP, port: int = PORT) -> socket.socket:
@@ -216,7 +240,10 @@ class Endpoint:
     """linkname on one interface: sockets, timers, table and announcer.
 
     ``announcer`` is optional: without one the endpoint only listens (and
-    sends QUERYs, from a throw-away identity, see :meth:`resolve`).
+    sends QUERYs, see :meth:`resolve`, from ``querier``: a never-started
+    announcer holding the host's identity, by default a throw-away one).
+    :class:`linkname.host.Host` builds endpoints that share one identity;
+    this constructor stays for callers that wire one interface by hand.
     ``table`` defaults to a new :class:`NeighbourTable` that verifies with
     ``key``; a table passed in is used as is (its ``ifindex`` is kept up to
     date by the endpoint, its ``own_host_id`` filled in when unset).
@@ -238,6 +265,7 @@ class Endpoint:
         port: int = PORT,
         group: str = GROUP,
         check_interval: float = CHECK_INTERVAL,
+        querier: Announcer | None = None,
     ) -> None:
         self.interface = interface
         self.announcer = announcer
@@ -245,8 +273,10 @@ class Endpoint:
         # never started (it answers nothing): the table's own host ID if it
         # has one (so our QUERYs loop back as "looped"), else a random one.
         own = None if table is None else table.own_host_id
-        self._querier = announcer or Announcer(
-            host_id=own or secrets.token_bytes(16), name="linkname-query"
+        self._querier = (
+            announcer
+            or querier
+            or Announcer(host_id=own or secrets.token_bytes(16), name="linkname-query")
         )
         if table is None:
             table = NeighbourTable(keys=() if key is None else (key,))
@@ -311,7 +341,10 @@ class Endpoint:
         try:
             ifindex = netif.interface_index(self.interface)
         except netif.InterfaceError as err:
-            raise EndpointError(NO_INTERFACE, str(err)) from None
+            text = os_error_text(err)
+            if not text.startswith("invalid"):
+                text = f"no such interface: {self.interface}"
+            raise EndpointError(NO_INTERFACE, text) from None
         entries = [
             e
             for e in netif.link_local_addresses(netif.read_addresses(), self.interface)
@@ -369,11 +402,17 @@ class Endpoint:
             self._dispatch(events, self._loop.time() if self._loop else 0.0)
         self._reschedule()
 
-    def set_name(self, name: str) -> None:
-        """Announce under a new name (re-announced at once)."""
-        if self.announcer is None or self._loop is None:
+    def set_name(self, name: str, now: float | None = None) -> None:
+        """Announce under a new name (re-announced at once if running).
+
+        ``now`` is the event loop's time (its default), or the same
+        monotonic clock read by the caller.
+        """
+        if self.announcer is None:
             raise RuntimeError("no announcer")
-        self.announcer.set_name(name, self._loop.time())
+        if now is None:
+            now = 0.0 if self._loop is None else self._loop.time()
+        self.announcer.set_name(name, now)
         self._reschedule()
 
     def query(self, name: str | None = None) -> bool:
@@ -438,12 +477,12 @@ class Endpoint:
         try:
             rx = open_rx_socket(ifindex, self.group, self.port)
         except OSError as err:
-            raise _bind_error(err, f"group socket on {self.interface}") from None
+            raise _bind_error(err, self.interface, "group socket") from None
         try:
             tx = open_tx_socket(ifindex)
         except OSError as err:
             rx.close()
-            raise _bind_error(err, f"sending socket on {self.interface}") from None
+            raise _bind_error(err, self.interface, "sending socket") from None
         self._rx, self._tx = rx, tx
         self._tx_port = tx.getsockname()[1]
         self.ifindex = ifindex
@@ -487,6 +526,13 @@ class Endpoint:
                 return
             counters.received += 1
             destination, ifindex, hop_limit = parse_ancillary(ancdata)
+            missing = missing_control(ifindex, hop_limit)
+            if missing is not None:
+                # Not checkable (interface, hop limit, pseudo-header): drop.
+                table.rejected[Reason.MISSING_CONTROL] += 1
+                reject = Rejected(Reason.MISSING_CONTROL, address[0], missing)
+                self._dispatch([reject], now)
+                continue
             meta = RxMeta(
                 address[0].split("%", 1)[0],
                 address[1],

@@ -12,7 +12,10 @@ Where (first match wins), see :func:`default_state_path`:
 3. ``$XDG_STATE_HOME/linkname/host-id.json``;
 4. ``~/.local/state/linkname/host-id.json``.
 
-All interfaces of a host share the file (one host ID per host).  The file is
+All interfaces of a host share the file (one host ID per host; the boot ID
+and the sequence numbers, shared by the interfaces too, start anew with
+every start and are not stored, see :class:`linkname.host.Host`).  The file
+is read only if it is a regular file of at most 64 KiB.  The file is
 created atomically with mode 0600 (its directory 0700) and two processes that
 start at the same time agree on one ID.  A file that exists but cannot be
 read or parsed is an error, never silently replaced: replacing it would
@@ -25,15 +28,54 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 
 STATE_FILE_NAME = "host-id.json"
 STATE_VERSION = 1
 HOST_ID_LEN = 16
+MAX_STATE_BYTES = 64 * 1024  # a state file is ~70 bytes
 
 
 class StateError(Exception):
     """The state file cannot be read, parsed or created."""
+
+
+def os_error_text(err: OSError) -> str:
+    """An OSError as words ("Permission denied"), without "[Errno 13]"."""
+    return err.strerror or str(err)
+
+
+def read_small_file(path: str | Path, limit: int) -> tuple[bytes, int]:
+    """The bytes of a small regular file and its mode (``st_mode``).
+
+    Raises OSError (FileNotFoundError when it does not exist) or ValueError
+    with a one-line reason: not a regular file (a directory, a FIFO, a
+    device such as /dev/zero), or more than ``limit`` bytes.  It never
+    blocks on a FIFO (opened non-blocking, then refused) and never reads
+    more than ``limit + 1`` bytes.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        return b"".join(chunks), info.st_mode
+    finally:
+        os.close(fd)
 
 
 def default_state_path(environ: dict[str, str] | None = None) -> Path:
@@ -79,12 +121,20 @@ def format_state(host_id: bytes) -> str:
 
 
 def read_host_id(path: Path) -> bytes | None:
-    """The host ID in ``path``; None when the file does not exist."""
+    """The host ID in ``path``; None when the file does not exist.
+
+    Read with a size limit and only from a regular file (a FIFO, device or
+    directory is a :class:`StateError`, never a hang or a MemoryError).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path, MAX_STATE_BYTES)[0].decode("utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
+        raise StateError(
+            f"cannot read state file {path}: {os_error_text(err)}"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as err:
         raise StateError(f"cannot read state file {path}: {err}") from None
     try:
         return parse_state(text)
@@ -129,7 +179,9 @@ def load_or_create_host_id(path: Path | None = None) -> bytes:
     except FileExistsError:
         pass  # created concurrently: use that one
     except OSError as err:
-        raise StateError(f"cannot create state file {path}: {err}") from None
+        raise StateError(
+            f"cannot create state file {path}: {os_error_text(err)}"
+        ) from None
     host_id = read_host_id(path)
     if host_id is None:
         raise StateError(f"state file {path} vanished while being created")
