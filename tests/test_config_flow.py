@@ -268,6 +268,7 @@ async def test_options_apply_live_without_state_changes(
     # Model and version kept private: only the name and addresses go out.
     assert announcer.model is None
     assert announcer.software is None
+    assert announcer.manufacturer is None
     # The away time is the table's: it applies at once to the neighbour.
     assert coordinator.table.away_after == 45
     endpoint.advance(44)

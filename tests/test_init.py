@@ -43,6 +43,9 @@ async def test_setup_starts_and_unload_closes_the_endpoint(
     assert endpoint.announcer.host_id == HA_HOST_ID
     assert endpoint.announcer.software
     assert endpoint.announcer.software.startswith("Home Assistant")
+    # MANUFACTURER and MODEL (revision 2): what other hosts show for it.
+    assert endpoint.announcer.manufacturer == "Home Assistant"
+    assert endpoint.announcer.model == "Home Assistant"
     assert endpoint.table.own_host_id == HA_HOST_ID
 
     assert await hass.config_entries.async_unload(entry.entry_id)

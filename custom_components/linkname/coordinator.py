@@ -161,6 +161,7 @@ class LinknameCoordinator:
             # What it runs is an inventory for anyone on the link: the user
             # may keep it to themselves (spec section 11).
             details = bool(options.get(CONF_ANNOUNCE_DETAILS, True))
+            announcer.manufacturer = HA_MANUFACTURER if details else None
             announcer.model = HA_MANUFACTURER if details else None
             announcer.software = f"Home Assistant {HA_VERSION}" if details else None
 

@@ -218,6 +218,7 @@ def test_home_assistant_announcements_seen_by_watch(world: World, peers: Peers) 
     REPORT.step("watch in a peer: up -> HA joined (QUERY answer)", seen - up, 2.0)
     assert event["addresses"][0] == world.link_local(world.ha)
     assert event["model"] == "Home Assistant"
+    assert event["manufacturer"] == "Home Assistant"
     assert event["software"].startswith("Home Assistant 2026.")
     assert (event["ttl"], event["signed"]) == (180, False)
 
