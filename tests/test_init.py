@@ -223,6 +223,10 @@ async def test_name_conflict_repair_says_who_holds_the_name(
         "host_id": impostor.host_id.hex(),
         "holder": "Home Assistant",  # announcing since setup, before the other
     }
+    impostor.name = "\uff28\uff21-test"  # fullwidth "HA": the same under NFKC
+    impostor.announce()
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
     impostor.name = "someone-else"
     impostor.announce()
     await hass.async_block_till_done()

@@ -56,6 +56,7 @@ from .device import Known, interface_device_info, neighbour_device_info
 from .protocol.announcer import Announcer
 from .protocol.auth import Key
 from .protocol.endpoint import Endpoint, EndpointError
+from .protocol.names import name_key
 from .protocol.table import (
     AddressChanged,
     Conflict,
@@ -458,7 +459,7 @@ class LinknameCoordinator:
 
     def _check_own_name(self, known: Known) -> None:
         own = self.own_name
-        clash = own is not None and known.name.casefold() == own.casefold()
+        clash = own is not None and name_key(known.name) == name_key(own)
         if clash == (known.host in self._conflicting):
             return
         if clash:
@@ -471,11 +472,11 @@ class LinknameCoordinator:
         """Every present neighbour that announces HA's name (after a restart,
         a rename of Home Assistant, a change of publishing)."""
         own = self.own_name
-        key = own.casefold() if own is not None else None
+        key = name_key(own) if own is not None else None
         self._conflicting = {
             host
             for host, known in self.known.items()
-            if known.present and known.name.casefold() == key
+            if known.present and name_key(known.name) == key
         }
         self._update_conflict_issue()
 
@@ -486,7 +487,7 @@ class LinknameCoordinator:
                 host
                 for host in self._conflicting
                 if host in self.known
-                and self.known[host].name.casefold() == own.casefold()
+                and name_key(self.known[host].name) == name_key(own)
             }
         else:
             self._conflicting.clear()

@@ -25,8 +25,8 @@ from .const import (
     SERVICE_RESOLVE,
 )
 from .coordinator import LinknameConfigEntry
-from .protocol.codec import validate_name
 from .protocol.const import MAX_NAME_BYTES
+from .protocol.names import name_problem as core_name_problem
 
 
 def name_problem(name: str) -> str | None:
@@ -36,11 +36,7 @@ def name_problem(name: str) -> str | None:
             f"too long: up to {MAX_NAME_BYTES} characters, fewer when it has "
             "accented or non-Latin letters"
         )
-    try:
-        validate_name(name)
-    except ValueError as err:
-        return str(err).removeprefix(f"invalid name {name!r}: ")
-    return None
+    return core_name_problem(name)
 
 
 def valid_name(value: object) -> str:
