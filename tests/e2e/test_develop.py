@@ -46,7 +46,7 @@ def dev_lab(socket_enabled: None) -> Iterator[Lab]:
 
 
 def test_develop_starts_offline_not_in_recovery_mode(
-    dev_lab: Lab, tmp_path: Path
+    dev_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Onboarding works, no recovery mode, the service list loads; offline."""
     lab = dev_lab
@@ -60,7 +60,8 @@ def test_develop_starts_offline_not_in_recovery_mode(
     started = time.monotonic()
     # scripts/develop runs scripts/setup first: with the interpreter this
     # venv was made from, it has nothing to do (and needs no network).
-    os.environ.setdefault("LINKNAME_PYTHON", os.path.realpath(sys.executable))
+    if "LINKNAME_PYTHON" not in os.environ:
+        monkeypatch.setenv("LINKNAME_PYTHON", os.path.realpath(sys.executable))
     hass.start(str(REPO / "scripts" / "develop"), "--config", str(config))
 
     def up() -> bool:
