@@ -576,7 +576,45 @@ def revision_2_vectors() -> list[Vector]:
         )
         for ident, title, prose, name in bad_names
     ]
+    out.append(reserved_type_0_vector())
+    out.append(
+        replace(
+            malformed(
+                "tlv-type-0x80",
+                "TLV type 0x80",
+                "An ANNOUNCE with a TLV of the reserved type 0x80 (critical bit "
+                "set, length 0): a receiver drops the message, as for any unknown "
+                "critical type.",
+                header(ANNOUNCE, ttl=180)
+                + name_tlv("kitchen-pi")
+                + link_local_tlv()
+                + tlv(0x80, b""),
+                Reason.UNKNOWN_CRITICAL_TLV,
+            ),
+            revision=2,
+        )
+    )
     return out
+
+
+def reserved_type_0_vector() -> Vector:
+    body = name_tlv("kitchen-pi") + tlv(0x00, b"\x00\x00") + link_local_tlv()
+    data = header(ANNOUNCE, ttl=180, seq=12) + body
+    message = Message(
+        ANNOUNCE, HOST_A, BOOT_A, 12, ttl=180, name="kitchen-pi", addresses=("fe80::1",)
+    )
+    fields = (
+        *message_fields(message),
+        ("length", str(len(data))),
+        ("roundtrip", "no"),
+    )
+    prose = (
+        "An ANNOUNCE with a TLV of the reserved type 0x00 (two zero bytes of "
+        "value) between NAME and ADDRESSES: a receiver skips it, as any unknown "
+        "non-critical TLV, and accepts the message. Type 0x00 is not padding: "
+        "it has a length like every TLV."
+    )
+    return Vector("tlv-type-0", "TLV type 0x00", prose, fields, data, revision=2)
 
 
 # -- output ------------------------------------------------------------------

@@ -9,6 +9,7 @@ is a regular package) ahead of this repository on ``sys.path`` when the
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -151,6 +152,20 @@ async def wait_for(
             raise TimeoutError("condition not reached")
         await asyncio.sleep(step)
     return time.monotonic() - start
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The ``linkname`` processes of the tests write their table file (for the
+    NSS module) into a private directory, never into the machine's
+    /run/linkname; tests that read it pass ``--runtime-dir`` of their own."""
+    old = os.environ.get("LINKNAME_RUNTIME_DIR")
+    os.environ["LINKNAME_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("linkname-run"))
+    yield
+    if old is None:
+        del os.environ["LINKNAME_RUNTIME_DIR"]
+    else:
+        os.environ["LINKNAME_RUNTIME_DIR"] = old
 
 
 # -- the test seam: a fake endpoint, the real table and coordinator -----------

@@ -11,7 +11,11 @@ marker, so the marker alone does not work; the fixture does.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+import pytest_socket
 
 try:
     from tests.netns import fast_lab, lab, link_pair
@@ -20,3 +24,17 @@ except ModuleNotFoundError:  # the repository root is not on sys.path
     from tests.netns import fast_lab, lab, link_pair
 
 __all__ = ["fast_lab", "lab", "link_pair"]
+
+
+@pytest.fixture
+def unix_sockets(socket_enabled: None) -> Iterator[None]:
+    """Sockets on, and ``connect`` to Unix sockets allowed (control socket).
+
+    Home Assistant's plugin allows connecting to 127.0.0.1 only; it sets the
+    rule anew before every test, so restoring it afterwards is enough.
+    """
+    pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+    try:
+        yield
+    finally:
+        pytest_socket.socket_allow_hosts(["127.0.0.1"])

@@ -113,7 +113,7 @@ def test_version_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"linkname {__version__}"
     with pytest.raises(SystemExit) as info:
-        main(["announce"])  # --interface missing
+        main(["announce", "--no-such-flag"])  # (no --interface: all interfaces)
     assert info.value.code == 2
     with pytest.raises(SystemExit) as info:
         main(["announce", "-i", "eth0", "--interval", "1"])
@@ -204,7 +204,7 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         [],
         ["bogus"],
-        ["announce"],
+        ["announce", "--exclude"],  # (no --interface: every suitable one)
         ["watch", "-i"],
         ["resolve", "-i", "lo"],
         ["resolve", "a.b", "-i", "lo"],

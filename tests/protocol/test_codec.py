@@ -841,3 +841,38 @@ def test_manufacturer_survives_the_body_cache() -> None:
     assert decode(first).manufacturer == "Acme"
     assert decode(again).manufacturer == "Acme"  # the cached TLV section
     assert decode(encode(good_announce(seq=3))).manufacturer is None
+
+
+# -- reserved TLV types 0x00 and 0x80 (revision 2, section 4.3) -------------------
+
+
+@pytest.mark.parametrize("value", [b"", b"\x00", b"\x00" * 40])
+def test_tlv_type_0_is_skipped_like_any_unknown_type(value: bytes) -> None:
+    zero = tlv(0x00, value)
+    name, addresses = tlv(TLV_NAME, b"pi"), tlv(TLV_ADDRESSES, v6(LL))
+    for with_zero, without in (
+        (header() + name + addresses + zero, header() + name + addresses),
+        (header() + zero + name + addresses, header() + name + addresses),
+        (header(QUERY) + zero + zero, header(QUERY)),
+    ):
+        assert decode(with_zero) == decode(without)
+        assert encode(decode(with_zero)) == without  # skipped, not kept
+
+
+def test_tlv_type_0_is_not_padding() -> None:
+    """A lone zero byte is a truncated TLV header, not one byte of padding."""
+    assert reason_of(announce_raw() + b"\x00") is Reason.BAD_TLV_LENGTH
+    assert reason_of(announce_raw() + b"\x00\x00") is Reason.BAD_TLV_LENGTH
+    assert reason_of(announce_raw() + b"\x00\x00\x05ab") is Reason.BAD_TLV_LENGTH
+
+
+@pytest.mark.parametrize("mtype", [ANNOUNCE, GOODBYE, QUERY])
+def test_tlv_type_0x80_drops_the_message(mtype: int) -> None:
+    body = (
+        tlv(TLV_NAME, b"pi") + tlv(TLV_ADDRESSES, v6(LL)) if mtype == ANNOUNCE else b""
+    )
+    data = header(mtype) + body + tlv(0x80, b"")
+    assert reason_of(data) is Reason.UNKNOWN_CRITICAL_TLV
+    assert (
+        reason_of(header(mtype) + tlv(0x80, b"x") + body) is Reason.UNKNOWN_CRITICAL_TLV
+    )

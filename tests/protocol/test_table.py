@@ -141,13 +141,22 @@ def test_rename_keeps_identity_and_address_change() -> None:
     assert renamed.old_name == "pi"
     assert renamed.neighbour.host_id == hid(1)
     assert len(table) == 1
-    # A new link-local address (privacy address, new NIC): same entry.
-    events = feed(table, announce(1, name="kitchen", seq=3, addresses=("fe80::99",)))
+    # A new link-local address (new NIC, or a second interface): same entry,
+    # a second path; the old one goes when it has not been heard for its TTL.
+    events = feed(
+        table, announce(1, name="kitchen", seq=3, addresses=("fe80::99",)), now=6.0
+    )
     assert [type(e) for e in events] == [AddressChanged]
     neighbour = table.get(hid(1))
     assert neighbour is not None
-    assert neighbour.link_local == "fe80::99"
+    assert neighbour.addresses == (lla(1), "fd00::5", "fe80::99")
     assert table.find("KITCHEN") == [neighbour]
+    feed(table, announce(1, name="kitchen", seq=4, addresses=("fe80::99",)), now=100.0)
+    events = table.expire(185.0)  # fe80::1 last heard at 5.0, TTL 180
+    assert [type(e) for e in events] == [AddressChanged]
+    assert neighbour.link_local == "fe80::99"
+    assert neighbour.addresses == ("fe80::99",)
+    assert table.get(hid(1)) is neighbour
 
 
 def test_attribute_update() -> None:
@@ -791,3 +800,183 @@ def test_conflicts_and_lookups_compare_nfkc_casefold(first: str, second: str) ->
     events = feed(table, announce(1, name=second, seq=2), now=2.0)
     assert [type(e) for e in events] == [Renamed]
     assert len(table.conflicts()) == 1
+
+
+# -- one host on several interfaces of the link (issue 9, section 3) ---------------
+
+ETH = ("fe80::e", "fd00::e")  # the laptop's Ethernet addresses
+WIFI = ("fe80::f", "fd00::f")  # its Wi-Fi addresses
+
+
+def laptop(seq: int, path: tuple[str, ...], **kwargs: object) -> Message:
+    """An ANNOUNCE of host 7 (one boot ID and sequence space) on one path."""
+    return announce(7, name="laptop", seq=seq, addresses=path, **kwargs)  # type: ignore[arg-type]
+
+
+def test_host_on_two_interfaces_is_one_stable_neighbour() -> None:
+    table = NeighbourTable()
+    assert [type(e) for e in feed(table, laptop(1, ETH), now=0.0)] == [Joined]
+    events = feed(table, laptop(2, WIFI), now=0.01)
+    assert [type(e) for e in events] == [AddressChanged]
+    neighbour = table.get(hid(7))
+    assert neighbour is not None
+    assert neighbour.addresses == ETH + WIFI
+    assert table.paths(hid(7)) == [ETH, WIFI]
+    # Sixty rounds, one copy per interface, arriving in either order (the
+    # Wi-Fi copy, sent second, often overtakes the Ethernet one): nothing
+    # but refreshes, no restart, no flapping of the primary address.
+    seq = 2
+    for round_ in range(1, 61):
+        first, second = seq + 1, seq + 2
+        seq = second
+        order = [(first, ETH), (second, WIFI)]
+        if round_ % 2:
+            order.reverse()
+        for s, path in order:
+            events = feed(table, laptop(s, path), now=60.0 * round_)
+            assert [type(e) for e in events] == [Refreshed], (round_, events)
+    assert neighbour.link_local == ETH[0]
+    assert neighbour.addresses == ETH + WIFI
+    assert sum(table.rejected.values()) == 0
+    assert len(table) == 1
+    # A copy seen before on its path is still stale, from either path.
+    for path in (ETH, WIFI):
+        [event] = feed(table, laptop(seq - 1, path), now=3601.0)
+        assert isinstance(event, Rejected)
+        assert event.reason is Reason.STALE_SEQUENCE
+
+
+def test_a_path_not_heard_for_its_ttl_goes_the_neighbour_stays() -> None:
+    table = NeighbourTable()
+    feed(table, laptop(1, ETH, ttl=180), now=0.0)
+    feed(table, laptop(2, WIFI, ttl=180), now=0.0)
+    # Wi-Fi goes quiet; Ethernet keeps announcing.
+    for n, now in enumerate((60.0, 120.0, 170.0), start=3):
+        feed(table, laptop(n, ETH, ttl=180), now=now)
+    assert table.next_deadline() == 180.0  # the Wi-Fi path's expiry
+    events = table.expire(180.0)
+    assert [type(e) for e in events] == [AddressChanged]
+    neighbour = table.get(hid(7))
+    assert neighbour is not None
+    assert neighbour.addresses == ETH
+    assert table.paths(hid(7)) == [ETH]
+    assert table.next_deadline() == 350.0
+    # It comes back: a second path again, then the host falls silent.
+    assert [type(e) for e in feed(table, laptop(9, WIFI), now=200.0)] == [
+        AddressChanged
+    ]
+    assert table.paths(hid(7)) == [ETH, WIFI]
+    assert table.expire(349.0) == []
+    [changed] = table.expire(350.0)  # Ethernet path: last heard at 170
+    assert isinstance(changed, AddressChanged)
+    assert neighbour.link_local == WIFI[0]
+    [left] = table.expire(380.0)
+    assert isinstance(left, Left)
+    assert left.reason is LeftReason.EXPIRED
+    assert len(table) == 0
+    assert table._paths == {}
+
+
+def test_a_restart_is_seen_once_not_per_path() -> None:
+    table = NeighbourTable()
+    feed(table, laptop(10, ETH), now=0.0)
+    feed(table, laptop(11, WIFI), now=0.0)
+    # New boot ID, sequence numbers start over; the Wi-Fi copy comes first.
+    events = feed(table, laptop(1, WIFI, boot=8), now=5.0)
+    assert [type(e) for e in events] == [AddressChanged]
+    assert table.paths(hid(7)) == [WIFI]
+    events = feed(table, laptop(2, ETH, boot=8), now=5.0)
+    assert [type(e) for e in events] == [AddressChanged]
+    assert table.paths(hid(7)) == [WIFI, ETH]
+    neighbour = table.get(hid(7))
+    assert neighbour is not None
+    assert neighbour.boot_id == 8
+    assert not any(table.rejected.values())
+
+
+def test_goodbye_on_one_interface_drops_that_path_only() -> None:
+    table = NeighbourTable()
+    feed(table, laptop(1, ETH), now=0.0)
+    feed(table, laptop(2, WIFI), now=0.0)
+    events = feed(table, goodbye(7, seq=3), now=1.0, source=WIFI[0])
+    assert [type(e) for e in events] == [AddressChanged]
+    assert table.paths(hid(7)) == [ETH]
+    assert feed(table, goodbye(7, seq=3), now=1.0, source=ETH[0])[0].reason is (  # type: ignore[attr-defined]
+        Reason.STALE_SEQUENCE
+    )
+    events = feed(table, goodbye(7, seq=4), now=1.1, source=ETH[0])
+    assert [type(e) for e in events] == [Left]
+    assert len(table) == 0
+
+
+def test_a_stale_goodbye_on_a_path_is_refused() -> None:
+    table = NeighbourTable()
+    feed(table, laptop(5, ETH), now=0.0)
+    feed(table, laptop(6, WIFI), now=0.0)
+    [event] = feed(table, goodbye(7, seq=6), now=1.0, source=WIFI[0])
+    assert isinstance(event, Rejected)
+    assert table.paths(hid(7)) == [ETH, WIFI]
+
+
+def test_new_paths_are_bounded() -> None:
+    table = NeighbourTable(new_per_source_per_minute=100)
+    feed(table, laptop(1, ("fe80::100",)), now=0.0)
+    results = [
+        feed(table, laptop(n + 1, (f"fe80::{n + 100:x}",)), now=0.0)[0]
+        for n in range(1, 20)
+    ]
+    accepted = [e for e in results if isinstance(e, AddressChanged)]
+    assert len(accepted) == table_module.MAX_PATHS - 1
+    assert len(table.paths(hid(7))) == table_module.MAX_PATHS
+    # A new path with a sequence number far older than the newest: stale.
+    table = NeighbourTable()
+    feed(table, laptop(1000, ETH), now=0.0)
+    assert isinstance(feed(table, laptop(900, WIFI), now=0.0)[0], Rejected)
+    assert isinstance(feed(table, laptop(990, WIFI), now=0.0)[0], AddressChanged)
+
+
+def test_paths_follow_away_after_and_restore_resets_them() -> None:
+    table = NeighbourTable()
+    feed(table, laptop(1, ETH), now=0.0)
+    feed(table, laptop(2, WIFI), now=50.0)
+    table.away_after = 100
+    assert table.next_deadline() == 100.0
+    [event] = table.expire(100.0)
+    assert isinstance(event, AddressChanged)
+    assert table.paths(hid(7)) == [WIFI]
+    assert table.next_deadline() == 150.0
+    feed(table, laptop(3, ETH), now=120.0)
+    neighbour = table.get(hid(7))
+    assert neighbour is not None
+    table.remove(hid(7))
+    assert table.restore(neighbour)
+    assert table.paths(hid(7)) == [neighbour.addresses]
+
+
+def test_own_host_id_from_another_interface_is_rejected() -> None:
+    table = NeighbourTable(own_host_id=hid(7))
+    # Without its own addresses the table counts every own message as looped.
+    assert feed(table, laptop(1, WIFI), now=0.0) == []
+    assert table.looped == 1
+    table.own_addresses = [ETH[0]]
+    assert table.own_addresses == {ETH[0]}
+    assert feed(table, laptop(2, ETH), now=0.0) == []  # looped back
+    assert table.looped == 2
+    events = feed(table, laptop(3, WIFI), now=0.0)  # our Wi-Fi, heard on Ethernet
+    assert events == [Rejected(Reason.OWN_HOST_ID, WIFI[0], "from another address")]
+    assert table.rejected[Reason.OWN_HOST_ID] == 1
+    query = Message(QUERY, hid(7), 7, 4)
+    assert feed(table, query, source=WIFI[0])[0].reason is Reason.OWN_HOST_ID  # type: ignore[attr-defined]
+    assert len(table) == 0
+    with pytest.raises(ValueError, match="link-local"):
+        table.own_addresses = ["2001:db8::1"]
+
+
+def test_restored_entry_spelt_otherwise_is_still_one_path() -> None:
+    table = NeighbourTable()
+    assert table.restore(_restorable(addresses=("FE80:0::1",), expires=300.0))
+    events = feed(table, announce(1, seq=4, addresses=(lla(1),)), now=30.0)
+    assert [type(e) for e in events] == [AddressChanged, Updated]  # attributes
+    assert table.paths(hid(1)) == [(lla(1),)]
+    assert table._paths == {}
+    assert table.next_deadline() == 210.0

@@ -97,6 +97,7 @@ class Reason(StrEnum):
     STALE_SEQUENCE = "stale_sequence"
     TABLE_FULL = "table_full"
     RATE_LIMITED = "rate_limited"
+    OWN_HOST_ID = "own_host_id"  # revision 2
 
 
 class DecodeError(Exception):

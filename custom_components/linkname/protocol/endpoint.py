@@ -653,6 +653,11 @@ class Endpoint:
 
     # -- following the interface -------------------------------------------
 
+    def check_now(self) -> None:
+        """Follow the interface at once: the caller saw a link or address
+        change (rtnetlink), so a long ``check_interval`` is enough."""
+        self._request_check()
+
     def _request_check(self) -> None:
         """Check the interface soon (a send said something changed)."""
         if self._loop is None or self._check_soon or self._closing:

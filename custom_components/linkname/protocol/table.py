@@ -34,6 +34,11 @@ DEFAULT_CAPACITY = 1024
 DEFAULT_NEW_PER_SOURCE_PER_MINUTE = 10
 SOURCE_LIMITER_CAPACITY = 4096
 SOURCE_CACHE_LIMIT = 4096  # link-local source addresses remembered, packed
+MAX_PATHS = 8  # source addresses (interfaces) one host is heard from, at most
+# A new path of a known host may carry a sequence number up to this much
+# older than the newest one accepted: the host sends on its interfaces one
+# after the other, and the copies may arrive in any order.
+PATH_REORDER = 64
 
 
 class LeftReason(StrEnum):
@@ -211,6 +216,21 @@ _Single: TypeAlias = tuple[float, bytes]  # (since, host ID): an uncontested nam
 
 
 @dataclass(slots=True)
+class _Path:
+    """One way a multi-interface host is heard: one source address.
+
+    A host on several interfaces of one link (Ethernet and Wi-Fi) announces
+    one host ID, boot ID and sequence space from each (section 6.8); each
+    source address is a path with its own addresses and lifetime.
+    """
+
+    addresses: tuple[str, ...]
+    seq: int
+    last_seen: float
+    expires: float
+
+
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     stamp: float
@@ -297,6 +317,10 @@ class NeighbourTable:
         self._limiter = _SourceLimiter(new_per_source_per_minute)
         self._replay = ReplayGuard(capacity=max(4 * capacity, 1024))
         self._away_after: float | None = _check_away_after(away_after)
+        # Hosts heard from more than one source address: host ID -> packed
+        # source -> _Path (insertion order: the first path is the primary).
+        self._paths: dict[bytes, dict[bytes, _Path]] = {}
+        self._own_sources: frozenset[bytes] = frozenset()
 
     # -- settings ----------------------------------------------------------
 
@@ -320,9 +344,38 @@ class NeighbourTable:
         away = self._away_after
         for entry in self._entries.values():
             entry.expires = entry.last_seen + (away or entry.ttl)
-        self._heap = [(e.expires, h) for h, e in self._entries.items()]
+        for host_id, paths in self._paths.items():
+            entry = self._entries[host_id]
+            for path in paths.values():
+                path.expires = path.last_seen + (away or entry.ttl)
+            entry.expires = max(p.expires for p in paths.values())
+        self._scheduled = {h: self._check_time(e) for h, e in self._entries.items()}
+        self._heap = [(t, h) for h, t in self._scheduled.items()]
         heapq.heapify(self._heap)
-        self._scheduled = {h: e.expires for h, e in self._entries.items()}
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """This host's link-local addresses on the table's interface.
+
+        A datagram with the table's ``own_host_id`` from one of them is the
+        host's own, looped back: ignored and counted as ``looped``.  From any
+        other address it is the host's own message heard on another of its
+        interfaces (or an impostor): dropped as ``own_host_id``.  While this
+        is empty every own-host-ID datagram counts as looped.
+        """
+        return frozenset(
+            socket.inet_ntop(socket.AF_INET6, a) for a in self._own_sources
+        )
+
+    @own_addresses.setter
+    def own_addresses(self, addresses: Iterable[str]) -> None:
+        packed = set()
+        for address in addresses:
+            value = _packed_link_local(address)
+            if value is None:
+                raise ValueError(f"not an IPv6 link-local address: {address!r}")
+            packed.add(value)
+        self._own_sources = frozenset(packed)
 
     # -- queries -----------------------------------------------------------
 
@@ -350,6 +403,20 @@ class NeighbourTable:
             return [entries[group[1]]]
         holder = self._holder(group)
         return [entries[holder]] + [entries[h] for h in group.members if h != holder]
+
+    def paths(self, host_id: bytes) -> list[tuple[str, ...]]:
+        """The addresses of each path of a neighbour, primary first.
+
+        One item for a host heard from one source address; several for a
+        host on several interfaces of the link (section 6.8).
+        """
+        entry = self._entries.get(host_id)
+        if entry is None:
+            return []
+        paths = self._paths.get(host_id)
+        if paths is None:
+            return [entry.addresses]
+        return [path.addresses for path in paths.values()]
 
     def holder(self, name: str) -> Neighbour | None:
         """The established holder of ``name`` (see :class:`Conflict`), if any.
@@ -413,6 +480,8 @@ class NeighbourTable:
         except DecodeError as err:
             return self._reject(err.reason, meta, err.detail)
         if message.host_id == self.own_host_id:
+            if self._own_sources and source not in self._own_sources:
+                return self._reject(Reason.OWN_HOST_ID, meta, "from another address")
             self.looped += 1
             return []
         if self.keys:
@@ -428,7 +497,7 @@ class NeighbourTable:
             self.accepted += 1
             return [Queried(message, meta)]
         if message.type == GOODBYE:
-            return self._goodbye(message, meta)
+            return self._goodbye(message, meta, source, now)
         return self._announce(message, meta, source, now)
 
     def _stale(self, entry: Neighbour, message: Message) -> bool:
@@ -436,15 +505,32 @@ class NeighbourTable:
             message.seq, entry.seq
         )
 
-    def _goodbye(self, message: Message, meta: RxMeta) -> list[Event]:
-        entry = self._entries.get(message.host_id)
+    def _goodbye(
+        self, message: Message, meta: RxMeta, source: bytes, now: float
+    ) -> list[Event]:
+        host_id = message.host_id
+        entry = self._entries.get(host_id)
         if entry is None:
             self.accepted += 1  # e.g. the second of the two GOODBYEs
             return []
-        if self._stale(entry, message):
+        paths = self._paths.get(host_id)
+        path = None if paths is None else paths.get(source)
+        if path is None or entry.boot_id != message.boot_id:
+            # One path, or not from one of its paths: the host leaves.
+            if self._stale(entry, message):
+                return self._reject(Reason.STALE_SEQUENCE, meta)
+            self.accepted += 1
+            return [Left(entry, LeftReason.GOODBYE), *self._forget(host_id)]
+        assert paths is not None
+        if not seq_newer(message.seq, path.seq):
             return self._reject(Reason.STALE_SEQUENCE, meta)
+        # A host on several interfaces leaves one of them: that path goes,
+        # the neighbour stays with the others.
         self.accepted += 1
-        return [Left(entry, LeftReason.GOODBYE), *self._forget(message.host_id)]
+        if seq_newer(message.seq, entry.seq):
+            entry.seq = message.seq
+        del paths[source]
+        return self._paths_changed(entry, paths)
 
     def _announce(
         self, message: Message, meta: RxMeta, source: bytes, now: float
@@ -485,11 +571,20 @@ class NeighbourTable:
             self.accepted += 1
             self._schedule(host_id, expires)
             return [Joined(entry), *self._name_added(entry, now)]
+        paths = self._paths.get(host_id)
+        if entry.boot_id != message.boot_id:
+            # The host restarted: whatever paths it had start over with this.
+            if paths is not None:
+                del self._paths[host_id]
+                paths = None
+        elif paths is not None or link_local != entry.addresses[0]:
+            # Heard from another source address, or a host with several.
+            addresses = self._announce_path(entry, paths, message, source, now)
+            if addresses is None:
+                return self._reject(Reason.STALE_SEQUENCE, meta)
+            return self._announced(entry, message, addresses, name, now)
         # Stale: same boot and the sequence number is not newer (seq_newer).
-        if (
-            entry.boot_id == message.boot_id
-            and not 0 < (message.seq - entry.seq) & 0xFFFFFFFF < 0x80000000
-        ):
+        elif not 0 < (message.seq - entry.seq) & 0xFFFFFFFF < 0x80000000:
             return self._reject(Reason.STALE_SEQUENCE, meta)
         self.accepted += 1
         entry.boot_id = message.boot_id
@@ -498,10 +593,92 @@ class NeighbourTable:
         if expires < self._scheduled[host_id]:
             self._schedule(host_id, expires)  # earlier than planned (lower TTL)
         entry.expires = expires
+        return self._announced(entry, message, message.addresses, name, now)
+
+    def _announce_path(
+        self,
+        entry: Neighbour,
+        paths: dict[bytes, _Path] | None,
+        message: Message,
+        source: bytes,
+        now: float,
+    ) -> tuple[str, ...] | None:
+        """Accept an ANNOUNCE of a known host on one of several paths.
+
+        Returns the neighbour's addresses (every path's, primary first), or
+        None for a stale message.  The sequence check is per path, so copies
+        sent on the host's interfaces one after the other may arrive in any
+        order; a new path is accepted with a sequence number at most
+        PATH_REORDER older than the newest accepted.
+        """
+        host_id = entry.host_id
+        if paths is None:
+            primary = _packed_link_local(entry.addresses[0]) or b""
+            paths = {
+                primary: _Path(
+                    entry.addresses, entry.seq, entry.last_seen, entry.expires
+                )
+            }
+        path = paths.get(source)
+        seq = message.seq
+        if path is not None:
+            if not seq_newer(seq, path.seq):
+                return None
+        elif (
+            seq == entry.seq
+            or not seq_newer(seq, (entry.seq - PATH_REORDER) & 0xFFFFFFFF)
+            or len(paths) >= MAX_PATHS
+        ):
+            return None
+        self.accepted += 1
+        lifetime = self._away_after or message.ttl
+        paths[source] = _Path(message.addresses, seq, now, now + lifetime)
+        if len(paths) > 1:
+            self._paths[host_id] = paths
+        else:
+            # One path after all (a restored entry's address spelt another
+            # way): the plain case.
+            self._paths.pop(host_id, None)
+        if seq_newer(seq, entry.seq):
+            entry.seq = seq
+        entry.last_seen = now
+        entry.expires = max(p.expires for p in paths.values())
+        check = min(p.expires for p in paths.values())
+        if check < self._scheduled[host_id]:
+            self._schedule(host_id, check)
+        return _merged(paths)
+
+    def _paths_changed(
+        self, entry: Neighbour, paths: dict[bytes, _Path]
+    ) -> list[Event]:
+        """After paths were dropped: the neighbour's addresses and expiry."""
+        host_id = entry.host_id
+        if not paths:
+            return [Left(entry, LeftReason.EXPIRED), *self._forget(host_id)]
+        if len(paths) == 1:
+            del self._paths[host_id]  # one path again: the plain case
+            [path] = paths.values()
+            entry.last_seen = path.last_seen
+        entry.expires = max(p.expires for p in paths.values())
+        addresses = _merged(paths)
+        if addresses == entry.addresses:
+            return []
+        old, entry.addresses = entry.addresses, addresses
+        return [AddressChanged(entry, old)]
+
+    def _announced(
+        self,
+        entry: Neighbour,
+        message: Message,
+        addresses: tuple[str, ...],
+        name: str,
+        now: float,
+    ) -> list[Event]:
+        """The events of an accepted ANNOUNCE of a known host."""
         # Nothing changed (the common case): the deadline moved, that's all.
         if (
             entry.name == name
-            and entry.addresses == message.addresses
+            and entry.addresses == addresses
             and entry.model == message.model
             and entry.os == message.os
             and entry.software == message.software
@@ -521,8 +698,8 @@ class NeighbourTable:
                 events.append(Renamed(entry, old_name))
                 events.extend(removed)
                 events.extend(self._name_added(entry, now))
-        if entry.addresses != message.addresses:
-            old_addresses, entry.addresses = entry.addresses, message.addresses
+        if entry.addresses != addresses:
+            old_addresses, entry.addresses = entry.addresses, addresses
             events.append(AddressChanged(entry, old_addresses))
         changed = set()
         if entry.model != message.model:
@@ -565,10 +742,18 @@ class NeighbourTable:
         if self._scheduled.get(host_id) != when:
             return None
         entry = self._entries[host_id]
-        if entry.expires == when:
+        check = self._check_time(entry)
+        if check == when:
             return entry
-        self._schedule(host_id, entry.expires)
+        self._schedule(host_id, check)
         return None
+
+    def _check_time(self, entry: Neighbour) -> float:
+        """When the entry needs a look: its expiry, or its first path's."""
+        paths = self._paths.get(entry.host_id)
+        if paths is None:
+            return entry.expires
+        return min(p.expires for p in paths.values())
 
     @staticmethod
     def _holder(group: _Group) -> bytes:
@@ -643,6 +828,7 @@ class NeighbourTable:
         events = self._name_removed(entry)
         del self._entries[host_id]
         del self._scheduled[host_id]
+        self._paths.pop(host_id, None)
         return events
 
     def name_conflicts(self, name: str, host_id: bytes) -> list[Neighbour]:
@@ -664,7 +850,7 @@ class NeighbourTable:
             if scheduled.get(host_id) != when:
                 heapq.heappop(heap)  # stale (forgotten or rescheduled earlier)
                 continue
-            expires = self._entries[host_id].expires
+            expires = self._check_time(self._entries[host_id])
             if expires == when:
                 return when
             # Re-announced since: move its one item to the current expiry.
@@ -685,10 +871,21 @@ class NeighbourTable:
         while left and self._heap and self._heap[0][0] <= now:
             expires, host_id = heapq.heappop(self._heap)
             entry = self._due(expires, host_id)
-            if entry is not None:
+            if entry is None:
+                continue
+            paths = self._paths.get(host_id)
+            if paths is None:
                 events.append(Left(entry, LeftReason.EXPIRED))
                 events.extend(self._forget(host_id))
-                left -= 1
+            else:
+                # A path not heard for its lifetime goes; the neighbour stays
+                # while it has another.
+                for source in [s for s, p in paths.items() if p.expires <= now]:
+                    del paths[source]
+                events.extend(self._paths_changed(entry, paths))
+                if host_id in self._entries:
+                    self._schedule(host_id, self._check_time(entry))
+            left -= 1
         return events
 
     # -- management --------------------------------------------------------
@@ -724,6 +921,7 @@ class NeighbourTable:
             return False
         if old is not None:
             self._name_removed(old)
+            self._paths.pop(host_id, None)
         self._entries[host_id] = neighbour
         self._name_added(neighbour, neighbour.first_seen)
         if neighbour.expires < self._scheduled.get(host_id, math.inf):
@@ -734,6 +932,11 @@ class NeighbourTable:
         """Forget reported conflicts: a host taking a contested name, or a
         holder change, reports its name's conflict again.  O(1)."""
         self._generation += 1
+
+
+def _merged(paths: dict[bytes, _Path]) -> tuple[str, ...]:
+    """Every path's addresses, primary path first, without repeats."""
+    return tuple(dict.fromkeys(a for path in paths.values() for a in path.addresses))
 
 
 def _pair(a: bytes, b: bytes) -> tuple[bytes, bytes]:
