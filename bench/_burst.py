@@ -19,8 +19,8 @@ import struct
 import sys
 import time
 
-from linkname.codec import Message, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT
+from custom_components.linkname.protocol.codec import Message, encode
+from custom_components.linkname.protocol.const import ANNOUNCE, GOODBYE, GROUP, PORT
 
 
 def source(n: int) -> str:

@@ -20,8 +20,8 @@ from homeassistant.core import HomeAssistant
 
 from bench._common import percentiles, write
 from bench._ha import StateLog, add_sources, tracker_entity
-from linkname.codec import encode
-from linkname.const import ANNOUNCE, GOODBYE
+from custom_components.linkname.protocol.codec import encode
+from custom_components.linkname.protocol.const import ANNOUNCE, GOODBYE
 from tests.conftest import HaLink, make_entry
 
 pytestmark = pytest.mark.netns

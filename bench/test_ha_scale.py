@@ -18,28 +18,35 @@ Run with ``.venv/bin/python -m bench.ha scale`` (not part of the tests).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import copy
+import cProfile
 import gc
+import io
 import os
+import pstats
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.const import STATE_HOME
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 
 from bench._burst import announcement, source
 from bench._common import ROOT, percentiles, summary, write
 from bench._ha import StateLog, add_sources
 from bench._whatif import applied
 from custom_components.linkname.const import DOMAIN, STORAGE_VERSION
-from linkname import codec
-from linkname.const import GROUP, PORT
-from linkname.table import NeighbourTable, RxMeta
+from custom_components.linkname.protocol import codec
+from custom_components.linkname.protocol.const import GROUP, PORT
+from custom_components.linkname.protocol.table import NeighbourTable, RxMeta
 from tests.conftest import HaLink, make_entry
 
 pytestmark = pytest.mark.netns
@@ -48,6 +55,7 @@ HOSTS = int(os.environ.get("BENCH_HOSTS", "1000"))
 RESTARTS = 5
 STEADY_ROUNDS = 5
 INTERVAL_S = 60.0  # the default announcement interval
+COLLECT_BEFORE_SETUP = os.environ.get("BENCH_SETUP_COLLECT", "1") != "0"
 RESULTS: dict[str, Any] = {}
 
 
@@ -65,14 +73,34 @@ def _write_results() -> Iterator[None]:
 # -- helpers --------------------------------------------------------------------
 
 
+def profiled(profiler: cProfile.Profile, top: int = 25) -> str:
+    """Where a profiled callback's time went: the functions of the most
+    cumulative time below the event loop's own frames, then by own time."""
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(
+        r"linkname|entity_platform|config_entries.py|device_registry|entity_registry",
+        top,
+    )
+    stats.sort_stats("tottime").print_stats(12)
+    return out.getvalue()
+
+
 class CallbackTimer:
     """Times every callback the event loop runs (Handle._run)."""
 
     def __init__(self) -> None:
         self.durations: list[float] = []
-        self.slow: list[tuple[float, str]] = []
+        # (took, of it in GC, CPU time, what) of the callbacks over 5 ms
+        self.slow: list[tuple[float, float, float, str]] = []
         self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds)
         self.without_gc: list[float] = []  # each callback minus GC inside it
+        # CPU time of this thread in each callback: what the callback itself
+        # cost, without the time other processes held the CPU (shared VM).
+        self.cpu: list[float] = []
+        # BENCH_PROFILE_SLOW_MS=N: every callback runs under cProfile (slower);
+        # the top functions of those over N ms are kept.
+        self.profiles: list[tuple[float, str]] = []
         self._gc_start = 0.0
         self._gc_total = 0.0
 
@@ -81,6 +109,8 @@ class CallbackTimer:
         self.slow.clear()
         self.gc_pauses.clear()
         self.without_gc.clear()
+        self.cpu.clear()
+        self.profiles.clear()
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -93,18 +123,31 @@ class CallbackTimer:
     @contextlib.contextmanager
     def installed(self) -> Iterator[CallbackTimer]:
         orig = asyncio.events.Handle._run
-        clock = time.perf_counter
+        clock, cpu_clock = time.perf_counter, time.thread_time
         durations, slow, without_gc = self.durations, self.slow, self.without_gc
+        cpu = self.cpu
+
+        profile_over = float(os.environ.get("BENCH_PROFILE_SLOW_MS", "0")) / 1000
 
         def _run(handle: asyncio.Handle) -> None:
             gc_before = self._gc_total
+            profiler = cProfile.Profile() if profile_over else None
+            cpu_start = cpu_clock()
             start = clock()
-            orig(handle)
+            if profiler is None:
+                orig(handle)
+            else:
+                profiler.runcall(orig, handle)
             took = clock() - start
+            cpu_took = cpu_clock() - cpu_start
+            cpu.append(cpu_took)
+            if profiler is not None and took > profile_over:
+                self.profiles.append((took, profiled(profiler)))
+            in_gc = self._gc_total - gc_before
             durations.append(took)
-            without_gc.append(took - (self._gc_total - gc_before))
+            without_gc.append(took - in_gc)
             if took > 0.005:
-                slow.append((took, repr(handle)[:200]))
+                slow.append((took, in_gc, cpu_took, repr(handle)[:200]))
 
         asyncio.events.Handle._run = _run  # type: ignore[method-assign]
         gc.callbacks.append(self._on_gc)
@@ -119,6 +162,7 @@ class CallbackTimer:
         out: dict[str, Any] = percentiles(ms, (50, 99))
         out["callbacks"] = len(ms)
         out["max_without_gc"] = max(self.without_gc, default=0.0) * 1000
+        out["max_cpu"] = max(self.cpu, default=0.0) * 1000
         out["over_20ms"] = sum(1 for d in ms if d > 20)
         pauses = sorted(self.gc_pauses, key=lambda p: p[1], reverse=True)
         out["gc"] = {
@@ -128,8 +172,13 @@ class CallbackTimer:
             ],
         }
         out["slowest"] = [
-            {"ms": round(d * 1000, 2), "callback": r}
-            for d, r in sorted(self.slow, reverse=True)[:5]
+            {
+                "ms": round(d * 1000, 2),
+                "gc_ms": round(g * 1000, 2),
+                "cpu_ms": round(c * 1000, 2),
+                "callback": r,
+            }
+            for d, g, c, r in sorted(self.slow, reverse=True)[:5]
         ]
         return out
 
@@ -229,6 +278,21 @@ async def all_leave(
     raise RuntimeError(f"{coordinator.online_count()} neighbours did not leave")
 
 
+def written_by_kind(changed: list[tuple[float, str, str | None]]) -> dict[str, Any]:
+    """State writes by kind of entity, and the most written single entities."""
+    kinds: collections.Counter[str] = collections.Counter()
+    entities: collections.Counter[str] = collections.Counter()
+    for _stamp, entity_id, _state in changed:
+        entities[entity_id] += 1
+        if entity_id.startswith("device_tracker."):
+            kinds["tracker"] += 1
+        elif entity_id.endswith("_online_since"):
+            kinds["online_since"] += 1
+        else:
+            kinds[entity_id] += 1
+    return {"kinds": dict(kinds), "most": entities.most_common(3)}
+
+
 def stored_neighbours(count: int) -> dict[str, Any]:
     now = time.time()
     neighbours = {}
@@ -272,28 +336,68 @@ async def test_setup_time(
         "key": key,
         "data": stored_neighbours(restored),
     }
+    harness_load = Store._async_load
+
+    async def load(store: Store[Any]) -> Any:
+        """The entry's store as Home Assistant loads a file: parsed in the
+        executor.  (The harness deep-copies it in the loop: 8-10 ms for
+        1,000 neighbours that a real start does not spend there.)"""
+        if store.key != key:
+            return await harness_load(store)
+        return await hass.async_add_executor_job(
+            copy.deepcopy, hass_storage[key]["data"]
+        )
+
     times: list[float] = []
     timer = CallbackTimer()
     longest: list[float] = []
+    longest_no_gc: list[float] = []
+    longest_cpu: list[float] = []
+    slowest: list[list[dict[str, Any]]] = []  # per attempt
+    gcs: list[dict[str, Any]] = []
     for attempt in range(1 + RESTARTS):
         if attempt:
             assert await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_block_till_done()
+        # A restart is a fresh process: without this, the collector would
+        # free the unloaded entry's 2,000 entities inside the timed setup
+        # (BENCH_SETUP_COLLECT=0 shows that).
+        if COLLECT_BEFORE_SETUP:
+            gc.collect()
         timer.reset()
-        with timer.installed():
+        with timer.installed(), patch.object(Store, "_async_load", load):
             start = time.perf_counter()
             assert await in_callback(hass, hass.config_entries.async_setup, entry)
             await hass.async_block_till_done()
             times.append((time.perf_counter() - start) * 1000)
         longest.append(max(timer.durations, default=0.0) * 1000)
+        report = timer.report()
+        for took, text in sorted(timer.profiles, reverse=True)[:2]:
+            print(f"\n--- attempt {attempt}: callback of {took * 1000:.1f} ms")
+            print(text)
+        slowest.append(report["slowest"][:3])
+        gcs.append(report["gc"])
+        longest_no_gc.append(report["max_without_gc"])
+        longest_cpu.append(report["max_cpu"])
         trackers = hass.states.async_entity_ids("device_tracker")
         assert len(trackers) == restored
         home = sum(1 for t in trackers if hass.states.get(t).state == STATE_HOME)  # type: ignore[union-attr]
         assert home == restored
     RESULTS[f"setup_ms_restored_{restored}"] = {
+        "collect_before_setup": COLLECT_BEFORE_SETUP,
         "first": times[0],
         "restarts": summary(times[1:]),
         "longest_callback_ms": {"first": longest[0], "restarts": summary(longest[1:])},
+        "longest_callback_without_gc_ms": {
+            "first": longest_no_gc[0],
+            "restarts": summary(longest_no_gc[1:]),
+        },
+        "longest_callback_cpu_ms": {
+            "first": longest_cpu[0],
+            "restarts": summary(longest_cpu[1:]),
+        },
+        "slowest_callbacks": slowest,
+        "gc": gcs,
     }
     print(
         f"\nsetup with {restored} restored neighbours: first {times[0]:.0f} ms "
@@ -301,6 +405,16 @@ async def test_setup_time(
         f"of {RESTARTS} [{min(times[1:]):.0f} .. {max(times[1:]):.0f}]; "
         f"longest callback {summary(longest[1:])['median']:.0f} ms (median)"
     )
+    print("  longest callback per setup (first, then restarts), ms:")
+    print(f"    wall time:            {[round(x, 1) for x in longest]}")
+    print(f"    wall without GC:      {[round(x, 1) for x in longest_no_gc]}")
+    print(f"    CPU time (with GC):   {[round(x, 1) for x in longest_cpu]}")
+    for attempt, slow in enumerate(slowest):
+        for one in slow[:1]:
+            print(
+                f"    slowest of setup {attempt}: {one['ms']:.1f} ms "
+                f"(GC {one['gc_ms']:.1f}, CPU {one['cpu_ms']:.1f}) {one['callback']}"
+            )
     if f"setup_ms_restored_{HOSTS}" in RESULTS and "setup_ms_restored_0" in RESULTS:
         base = RESULTS["setup_ms_restored_0"]["restarts"]["median"]
         full = RESULTS[f"setup_ms_restored_{HOSTS}"]["restarts"]["median"]
@@ -453,6 +567,9 @@ async def test_announce_at_once(ha_link: HaLink, hass: HomeAssistant) -> None:
                     "kernel_dropped": after["Udp6RcvbufErrors"]
                     - kernel["Udp6RcvbufErrors"],
                     "state_changed": len(log.changed) - changed_before,
+                    "state_changed_by_kind": written_by_kind(
+                        log.changed[changed_before:]
+                    ),
                     "callbacks_ms": timer.report(),
                 }
                 seq = await all_leave(hass, burst, coordinator, seq)
@@ -472,10 +589,16 @@ async def test_announce_at_once(ha_link: HaLink, hass: HomeAssistant) -> None:
             f"kernel dropped {res['kernel_dropped']}"
         )
         for slow in cb["slowest"][:3]:
-            print(f"    {slow['ms']:7.2f} ms  {slow['callback'][:110]}")
+            print(
+                f"    {slow['ms']:7.2f} ms (GC {slow['gc_ms']:.1f})"
+                f"  {slow['callback'][:100]}"
+            )
         print(f"    garbage collections: {cb['gc']}")
         if "arrived" in res:
-            print(f"  arrived {res['arrived']}, state_changed {res['state_changed']}")
+            print(
+                f"  arrived {res['arrived']}, state_changed {res['state_changed']}"
+                f" {res['state_changed_by_kind']}"
+            )
         elif "state_changed" in res:
             print(
                 f"  {res['announcements_accepted']} unchanged announcements: "

@@ -20,6 +20,10 @@ import pytest
 from homeassistant.core import HomeAssistant
 from ifaddr._posix import get_adapters as real_get_adapters
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import (
+    HomeAssistantSnapshotExtension,
+)
+from syrupy.assertion import SnapshotAssertion
 
 import custom_components.linkname  # noqa: F401
 from custom_components.linkname.const import (
@@ -30,6 +34,7 @@ from custom_components.linkname.const import (
     CONF_PUBLISH,
     DOMAIN,
 )
+from tests.fake import FakeEndpoint
 from tests.netns import Lab, Netns, fast_lab  # noqa: F401
 from tests.peer import Peer
 
@@ -43,6 +48,12 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """
     if "hass" in request.fixturenames:
         request.getfixturevalue("enable_custom_integrations")
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots as Home Assistant core writes them (tests/snapshots/)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 # -- a real IPv6 link for Home Assistant --------------------------------------
@@ -155,3 +166,74 @@ def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         del os.environ["LINKNAME_RUNTIME_DIR"]
     else:
         os.environ["LINKNAME_RUNTIME_DIR"] = old
+
+
+# -- the test seam: a fake endpoint, the real table and coordinator -----------
+
+
+def adapter(name: str, *addresses: str, default: bool = False) -> dict[str, Any]:
+    """A network adapter as ``homeassistant.components.network`` lists it."""
+    return {
+        "name": name,
+        "index": None,
+        "enabled": True,
+        "auto": True,
+        "default": default,
+        "ipv4": [],
+        "ipv6": [
+            {"address": a, "flowinfo": 0, "scope_id": 2, "network_prefix": 64}
+            for a in addresses
+        ],
+    }
+
+
+@dataclass
+class Fake:
+    """The fake endpoints of the test and the adapters the flow sees."""
+
+    adapters: list[dict[str, Any]]
+
+    @property
+    def endpoint(self) -> FakeEndpoint:
+        """The endpoint created last (the running entry's, usually)."""
+        return FakeEndpoint.instances[-1]
+
+    @property
+    def endpoints(self) -> list[FakeEndpoint]:
+        """Every endpoint created in the test, in order (probes too)."""
+        return FakeEndpoint.instances
+
+    @staticmethod
+    def fail_start(error: Exception | None) -> None:
+        """Make the next endpoints' start() raise ``error`` (None: succeed)."""
+        FakeEndpoint.start_error = error  # type: ignore[assignment]
+
+    @staticmethod
+    def start_down() -> None:
+        """Make the next endpoints start with the interface down."""
+        FakeEndpoint.start_state = "down"
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    """No sockets: the coordinator and the config flow use a fake endpoint."""
+    state = Fake(
+        [
+            adapter("eth0", "fe80::ee:1", default=True),
+            adapter("eth1", "fe80::ee:2"),
+            adapter("wlan0", "2001:db8::1"),
+        ]
+    )
+
+    async def adapters(_: HomeAssistant) -> list[dict[str, Any]]:
+        return state.adapters
+
+    reset = FakeEndpoint.reset()
+    next(reset)
+    with (
+        patch("custom_components.linkname.coordinator.Endpoint", FakeEndpoint),
+        patch("custom_components.linkname.config_flow.Endpoint", FakeEndpoint),
+        patch("custom_components.linkname.config_flow.async_get_adapters", adapters),
+    ):
+        yield state
+    next(reset, None)

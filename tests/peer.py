@@ -13,11 +13,15 @@ import struct
 import time
 from typing import Any
 
-from linkname.auth import Key, pseudo_header, sign
-from linkname.codec import Message, decode, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT
-from linkname.endpoint import open_rx_socket, open_tx_socket, parse_ancillary
-from linkname.table import RxMeta
+from custom_components.linkname.protocol.auth import Key, pseudo_header, sign
+from custom_components.linkname.protocol.codec import Message, decode, encode
+from custom_components.linkname.protocol.const import ANNOUNCE, GOODBYE, GROUP, PORT
+from custom_components.linkname.protocol.endpoint import (
+    open_rx_socket,
+    open_tx_socket,
+    parse_ancillary,
+)
+from custom_components.linkname.protocol.table import RxMeta
 from tests.netns import Netns
 
 _PKTINFO = struct.Struct("@16sI")

@@ -1,68 +1,97 @@
-"""Diagnostics (key redacted, rejection counters) and the name-conflict repair."""
+"""Diagnostics of the entry and of a neighbour's device: redacted (no root)."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
+
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
 
-from custom_components.linkname.const import DOMAIN
-from custom_components.linkname.diagnostics import async_get_config_entry_diagnostics
-from linkname.auth import Key
-from linkname.codec import encode
-from tests.conftest import HaLink, add_entry, wait_for
-
-pytestmark = pytest.mark.netns
+from custom_components.linkname.diagnostics import (
+    async_get_config_entry_diagnostics,
+    async_get_device_diagnostics,
+)
+from custom_components.linkname.protocol.auth import Key
+from tests.conftest import HA_HOST_ID, Fake, add_entry
 
 KEY = "diagnostics-key-0123456789"
+START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+PRIVATE = ("fe80:", "fd00:", "192.0.2.", "00:11:22", "ha-test")
 
 
-async def test_diagnostics_redact_key_and_count_rejections(
-    ha_link: HaLink, hass: HomeAssistant
+async def test_diagnostics_redacted_with_counters(
+    fake: Fake,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
 ) -> None:
-    """Signed mode: unsigned, hop-limit-64 and bad packets are counted by reason."""
+    """Signed mode: rejections counted by reason; nothing private in it."""
+    freezer.move_to(START)
     entry = await add_entry(hass, key=KEY)
-    coordinator = entry.runtime_data
-    good = ha_link.peer(1, "signed", key=Key.from_text(KEY))
-    bad = ha_link.peer(2, "unsigned")
+    endpoint = fake.endpoint
+    good = endpoint.peer(
+        0x0211_22FF_FE33_4455,
+        "kitchen-pi",
+        key=Key.from_text(KEY),
+        extra=("fd00::5", "192.0.2.5"),
+    )
+    bad = endpoint.peer(2, "unsigned")
     good.announce()
     bad.announce()
-    bad.send(b"LN\x01garbage")
-    good.send(encode(good.message()), hop_limit=64)  # signed, but off-link
-    await wait_for(lambda: sum(coordinator.table.rejected.values()) >= 3)
-    await wait_for(lambda: coordinator.known)
+    endpoint.receive(bad.message()._replace(name="x"), "not-an-address")
+    coordinator = entry.runtime_data
 
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
-    assert diagnostics["entry"]["data"]["key"] == "**REDACTED**"
-    assert KEY not in repr(diagnostics)
+    text = repr(diagnostics)
+    assert KEY not in text
+    assert HA_HOST_ID.hex() not in text
+    assert good.host_id.hex() not in text
+    for private in PRIVATE:
+        assert private not in text, private
     runtime = diagnostics["runtime"]
-    assert runtime["rejected"] == {"unsigned": 1, "truncated": 1, "hop_limit": 1}
+    assert runtime["rejected"] == {"unsigned": 1, "not_link_local": 1}
     assert runtime["signed_mode"] is True
     assert runtime["socket"]["state"] == "up"
-    assert [n["name"] for n in runtime["neighbours"]] == ["signed"]
     assert runtime["neighbours"][0]["signed"] is True
-    await hass.config_entries.async_unload(entry.entry_id)
+    assert runtime["accepted"] == coordinator.table.accepted == 1
+    assert diagnostics == snapshot(exclude=props("expires_in"))
 
 
-async def test_name_conflict_creates_and_clears_repair_issue(
-    ha_link: HaLink, hass: HomeAssistant
+async def test_device_diagnostics_are_about_that_neighbour(
+    fake: Fake,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
 ) -> None:
-    """Another host announcing HA's name raises a repair; renaming clears it."""
-    entry = await add_entry(hass, name="ha-test")
-    impostor = ha_link.peer(1, "HA-Test")  # names compare by casefold
-    impostor.announce()
-    issues = ir.async_get(hass)
-    issue_id = f"name_conflict_{entry.entry_id}"
-    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
-    issue = issues.async_get_issue(DOMAIN, issue_id)
-    assert issue is not None
-    assert issue.translation_key == "name_conflict"
-    assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["address"] == impostor.address
-    # Host IDs: HA's is ee..ee, the impostor's 00..01: HA's is greater, so by
-    # the protocol's rule HA would be the one to rename.
-    assert issue.translation_placeholders["renames"] == "Home Assistant"
-    impostor.name = "someone-else"
-    impostor.announce()
-    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None)
-    await hass.config_entries.async_unload(entry.entry_id)
+    """A neighbour's device: what HA knows of it (last heard too), redacted."""
+    freezer.move_to(START)
+    entry = await add_entry(hass)
+    one = fake.endpoint.peer(1, "one", attributes={"model": "NAS"})
+    fake.endpoint.peer(2, "two").announce()
+    one.announce()
+    await hass.async_block_till_done()
+    registry = dr.async_get(hass)
+    device = registry.async_get_device_by_identifier(
+        ("linkname", one.host_id.hex()), entry.entry_id
+    )
+    assert device is not None
+    diagnostics = await async_get_device_diagnostics(hass, entry, device)
+    neighbour = diagnostics["neighbour"]
+    assert neighbour["known"]["model"] == "NAS"
+    assert neighbour["known"]["last_heard"] == START.timestamp()
+    assert neighbour["in_table"] is True
+    assert neighbour["table"]["seq"] == 1
+    assert neighbour["known"]["name"] == "one"
+    assert "two" not in repr(diagnostics)
+    assert one.address not in repr(diagnostics)
+    assert diagnostics == snapshot(exclude=props("expires_in"))
+    # The interface's device: the entry's diagnostics.
+    own = registry.async_get_device_by_identifier(
+        ("linkname", "interface_eth0"), entry.entry_id
+    )
+    assert own is not None
+    whole = await async_get_device_diagnostics(hass, entry, own)
+    assert set(whole) == {"entry", "runtime"}

@@ -35,7 +35,7 @@ from homeassistant.data_entry_flow import FlowResultType
 
 import custom_components.linkname
 from custom_components.linkname import const, services
-from custom_components.linkname.const import DOMAIN
+from custom_components.linkname.const import DOMAIN, IssueKind
 from tests.conftest import make_entry
 
 ROOT = Path(__file__).parents[1]
@@ -343,10 +343,15 @@ def used_issues() -> dict[str, set[str]]:
                 continue
             if call_name(call) == "_raise_issue":
                 kind = call.args[0]
-                assert isinstance(kind, ast.Constant), ast.unparse(call)
-                used[kind.value] = {"interface"} | {
-                    kw.arg for kw in call.keywords if kw.arg
-                }
+                # IssueKind.X (a StrEnum of const.py) or a literal.
+                if isinstance(kind, ast.Attribute):
+                    assert isinstance(kind.value, ast.Name), ast.unparse(call)
+                    assert kind.value.id == "IssueKind", ast.unparse(call)
+                    value = IssueKind[kind.attr].value
+                else:
+                    assert isinstance(kind, ast.Constant), ast.unparse(call)
+                    value = kind.value
+                used[value] = {"interface"} | {kw.arg for kw in call.keywords if kw.arg}
             elif call_name(call) == "async_create_issue":
                 key = keyword(call, "translation_key")
                 if isinstance(key, ast.Constant):
@@ -533,6 +538,22 @@ def test_translation_texts_are_clean() -> None:
         assert "[%key:" not in text, f"{path}: references need strings.json of core"
 
 
+def test_texts_speak_plainly() -> None:
+    """No encoding jargon; no "Optional." under a label that says optional."""
+    for path, text in leaves(strings()):
+        assert "UTF-8" not in text, path
+        assert "bytes" not in text, path
+    data = strings()
+    for flow in ("config", "options"):
+        for step_id, step in data[flow]["step"].items():
+            for field, label in step.get("data", {}).items():
+                help_text = step.get("data_description", {}).get(field, "")
+                if "optional" in label.lower():
+                    assert not help_text.lower().startswith("optional"), (
+                        f"{flow}.step.{step_id}.{field}"
+                    )
+
+
 def test_translation_keys_are_valid() -> None:
     """Keys of entities, actions, exceptions and issues: [a-z0-9-_], no edges."""
     data = strings()
@@ -690,7 +711,10 @@ def test_config_flow_errors_and_aborts_exist() -> None:
                 aborts.add(reason.value)
             elif call_name(node) == "_abort_if_unique_id_configured":
                 aborts.add("already_configured")
-            elif call_name(node) == "async_update_reload_and_abort":
+            elif call_name(node) in {
+                "async_update_reload_and_abort",
+                "async_update_and_abort",
+            }:
                 aborts.add("reconfigure_successful")
     config = strings()["config"]
     assert errors == set(config["error"])

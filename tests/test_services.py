@@ -1,66 +1,52 @@
-"""Actions linkname.announce and linkname.resolve on a real link."""
+"""Actions linkname.announce and linkname.resolve (fake endpoint, no root)."""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 
+import probatio
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 
 from custom_components.linkname.const import DOMAIN
-from linkname.announcer import Announcer
-from linkname.codec import encode
-from linkname.const import ANNOUNCE, FLAG_RESPONSE, QUERY
-from tests.conftest import HaLink, add_entry
-from tests.peer import Peer
-
-pytestmark = pytest.mark.netns
+from tests.conftest import Fake, add_entry
 
 
-async def answer_queries(peer: Peer, name: str) -> None:
-    """Act as the host ``name``: answer QUERYs for it by unicast."""
-    responder = Announcer(host_id=peer.host_id, name=name, addresses=(peer.address,))
-    while True:
-        query, meta, _ = await peer.recv_type(QUERY, limit=5)
-        if query.query_name is None or query.query_name.casefold() == name.casefold():
-            answer = responder._announcement(FLAG_RESPONSE)
-            peer.send(encode(answer), (meta.source, meta.source_port))
-
-
-async def test_resolve_returns_the_answer(ha_link: HaLink, hass: HomeAssistant) -> None:
-    """resolve asks the link and returns the answering host's addresses."""
-    entry_id = (await add_entry(hass)).entry_id
-    peer = ha_link.peer(9, "printer")
-    responder = asyncio.create_task(answer_queries(peer, "printer"))
-    try:
-        response = await hass.services.async_call(
-            DOMAIN,
-            "resolve",
-            {"name": "Printer", "config_entry_id": entry_id, "timeout": 2},
-            blocking=True,
-            return_response=True,
-        )
-    finally:
-        responder.cancel()
-    assert response is not None
-    assert response["found"] is True
-    assert response["addresses"] == [peer.address]
-    assert response["hosts"] == [
-        {
-            "interface": "eth0",
-            "host_id": peer.host_id.hex(),
-            "name": "printer",
-            "addresses": [peer.address],
-        }
-    ]
+async def test_resolve_returns_what_the_table_knows(
+    fake: Fake, hass: HomeAssistant
+) -> None:
+    """resolve answers with every host of that name and its addresses."""
+    entry = await add_entry(hass)
+    peer = fake.endpoint.peer(9, "printer", extra=("fd00::9",))
+    peer.announce()
+    response = await hass.services.async_call(
+        DOMAIN,
+        "resolve",
+        {"name": "Printer", "config_entry_id": entry.entry_id, "timeout": 2},
+        blocking=True,
+        return_response=True,
+    )
+    assert response == {
+        "name": "Printer",
+        "found": True,
+        "addresses": sorted([peer.address, "fd00::9"]),
+        "hosts": [
+            {
+                "interface": "eth0",
+                "host_id": peer.host_id.hex(),
+                "name": "printer",
+                "addresses": [peer.address, "fd00::9"],
+            }
+        ],
+    }
 
 
 async def test_resolve_unknown_and_invalid_names(
-    ha_link: HaLink, hass: HomeAssistant
+    fake: Fake, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Nobody answers: found is false; an invalid name is a validation error."""
+    """Nobody: found is false; an invalid name is refused, its reason said once."""
     await add_entry(hass)
     response = await hass.services.async_call(
         DOMAIN,
@@ -70,40 +56,57 @@ async def test_resolve_unknown_and_invalid_names(
         return_response=True,
     )
     assert response == {"name": "nobody", "found": False, "addresses": [], "hosts": []}
-    with pytest.raises(ServiceValidationError) as err:
+    caplog.clear()
+    with pytest.raises(probatio.Invalid) as err:
         await hass.services.async_call(
             DOMAIN, "resolve", {"name": "a.b"}, blocking=True, return_response=True
         )
-    assert err.value.translation_key == "invalid_name"
+    message = str(err.value)
+    assert "not a valid linkname name" in message
+    assert message.count("'.'") == 1
+    assert "a.b" not in message.replace("['name']", "")  # said once, no echo
+    with pytest.raises(probatio.Invalid, match="too long: up to 63 characters"):
+        await hass.services.async_call(
+            DOMAIN, "resolve", {"name": "ä" * 32}, blocking=True, return_response=True
+        )
+    # A caller's mistake is not an error of Home Assistant's.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def test_announce_sends_now_and_is_rate_limited(
-    ha_link: HaLink, hass: HomeAssistant
-) -> None:
+async def test_announce_is_rate_limited(fake: Fake, hass: HomeAssistant) -> None:
     """announce sends at once; a second call within a second is refused."""
-    peer = ha_link.peer(1, "listener")
     await add_entry(hass)
-    await asyncio.sleep(2.5)  # let the start burst pass
-    while True:
-        try:
-            await peer.recv(limit=0.05)
-        except TimeoutError:
-            break
     await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
-    message, _, _ = await peer.recv_type(ANNOUNCE, limit=1)
-    assert message.name == "ha-test"
+    assert fake.endpoint.announced == 1
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
     assert err.value.translation_key == "rate_limited"
 
 
-async def test_action_errors(ha_link: HaLink, hass: HomeAssistant) -> None:
+async def test_announce_on_a_down_interface(fake: Fake, hass: HomeAssistant) -> None:
+    """The interface is down: a translated error names it."""
+    entry = await add_entry(hass)
+    fake.endpoint.set_state("down")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN, "announce", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    assert err.value.translation_key == "interface_down"
+    assert err.value.translation_placeholders == {"interface": "eth0"}
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN, "resolve", {"name": "x"}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "interface_down"
+
+
+async def test_action_errors(fake: Fake, hass: HomeAssistant) -> None:
     """Unknown entry, listen-only entry, no entries: translated errors."""
     assert await async_setup_component(hass, DOMAIN, {})
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
     assert err.value.translation_key == "no_entries"
-    await add_entry(hass, publish=False)
+    entry = await add_entry(hass, publish=False)
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, "announce", {}, blocking=True)
     assert err.value.translation_key == "not_publishing"
@@ -112,3 +115,9 @@ async def test_action_errors(ha_link: HaLink, hass: HomeAssistant) -> None:
             DOMAIN, "announce", {"config_entry_id": "nope"}, blocking=True
         )
     assert err.value.translation_key == "entry_not_found"
+    await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "announce", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    assert err.value.translation_key == "entry_not_loaded"

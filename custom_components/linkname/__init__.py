@@ -8,15 +8,17 @@ themselves, and announces Home Assistant's own name.
 from __future__ import annotations
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
+from . import repairs
 from .const import DOMAIN, STORAGE_VERSION
 from .coordinator import LinknameConfigEntry, LinknameCoordinator
+from .device import interface_identifier
 from .services import async_setup_services
 
 PLATFORMS = [Platform.DEVICE_TRACKER, Platform.SENSOR]
@@ -31,6 +33,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: LinknameConfigEntry) -> bool:
     """Start listening and announcing on the entry's interface."""
+    await er.async_migrate_entries(hass, entry.entry_id, _migrate_unique_id)
     coordinator = LinknameCoordinator(hass, entry)
     await coordinator.async_setup()
     entry.runtime_data = coordinator
@@ -41,6 +44,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: LinknameConfigEntry) -> 
     entry.async_on_unload(
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _on_stop)
     )
+    # Options and reconfiguration apply live: no reload, no Unavailable.
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -58,17 +63,33 @@ async def async_remove_entry(hass: HomeAssistant, entry: LinknameConfigEntry) ->
     await Store[dict[str, object]](
         hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
     ).async_remove()
-    for issue in ("interface_down", "name_conflict", "port_in_use"):
-        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    repairs.async_clear_all(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: LinknameConfigEntry, device_entry: DeviceEntry
 ) -> bool:
     """Let the user delete a neighbour's device (not the interface's own)."""
+    own = interface_identifier(entry.unique_id)
     hosts = [value for domain, value in device_entry.identifiers if domain == DOMAIN]
-    if not hosts or any(host.startswith("interface_") for host in hosts):
+    if not hosts or own in device_entry.identifiers:
         return False
     for host in hosts:
         entry.runtime_data.forget(host)
     return True
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: LinknameConfigEntry) -> None:
+    """Options saved or entry reconfigured: apply it to the running entry."""
+    await entry.runtime_data.async_apply_entry()
+
+
+@callback
+def _migrate_unique_id(entity: er.RegistryEntry) -> dict[str, str] | None:
+    """The "Last seen" sensor became "Online since" (same entity, new key)."""
+    if entity.unique_id.endswith("_last_seen"):
+        return {
+            "new_unique_id": entity.unique_id.removesuffix("_last_seen")
+            + "_online_since"
+        }
+    return None

@@ -11,7 +11,7 @@ from homeassistant.components.network import async_get_adapters
 from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
+    OptionsFlow,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
@@ -44,7 +44,7 @@ from .const import (
     DEFAULT_NAME,
     DOMAIN,
 )
-from .protocol.auth import BadKeyError, Key, generate_key_text
+from .protocol.auth import BadKeyError, Key
 from .protocol.codec import validate_name
 from .protocol.const import MAX_INTERVAL, MIN_INTERVAL
 from .protocol.endpoint import Endpoint, EndpointError
@@ -69,6 +69,21 @@ async def async_default_interface(hass: HomeAssistant, offered: dict[str, str]) 
         if adapter["default"] and adapter["name"] in offered:
             return adapter["name"]
     return next(iter(offered))
+
+
+# Letters and digits that cannot be mistaken for one another: no 0/O, 1/l/I.
+KEY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".replace(
+    "L", ""
+)
+KEY_GROUPS = 8  # of 4 characters: 32 characters, about 185 bits
+
+
+def generate_key() -> str:
+    """A fresh shared key that is easy to read out and type (xxxx-xxxx-...)."""
+    return "-".join(
+        "".join(secrets.choice(KEY_ALPHABET) for _ in range(4))
+        for _ in range(KEY_GROUPS)
+    )
 
 
 def default_name(hass: HomeAssistant) -> str:
@@ -124,6 +139,10 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    def __init__(self) -> None:
+        """Start a flow; the key it offers stays the same while it runs."""
+        self._generated_key = generate_key()
+
     @staticmethod
     @callback
     def async_get_options_flow(
@@ -136,7 +155,15 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Interface, name, whether to publish it, and an optional key."""
-        interfaces = await async_link_local_interfaces(self.hass)
+        found = await async_link_local_interfaces(self.hass)
+        configured = {entry.unique_id for entry in self._async_current_entries()}
+        interfaces = {
+            name: address for name, address in found.items() if name not in configured
+        }
+        if not found:
+            return self.async_abort(reason="no_interfaces")
+        if not interfaces:
+            return self.async_abort(reason="all_configured")
         errors: dict[str, str] = {}
         if user_input is not None:
             interface: str = user_input[CONF_INTERFACE]
@@ -158,8 +185,6 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_HOST_ID: secrets.token_hex(16),
                     },
                 )
-        if not interfaces:
-            return self.async_abort(reason="no_interfaces")
         defaults = user_input or {
             CONF_INTERFACE: await async_default_interface(self.hass, interfaces),
             CONF_NAME: default_name(self.hass),
@@ -188,7 +213,7 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             # Signed mode is opt-in: a fresh key is offered in the help text,
             # the field starts empty so that plain hosts are not refused.
-            description_placeholders={"generated_key": generate_key_text()},
+            description_placeholders={"generated_key": self._generated_key},
         )
 
     async def async_step_reconfigure(
@@ -200,7 +225,8 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             check_name_and_key(user_input, errors)
             if not errors:
-                return self.async_update_reload_and_abort(
+                # Applied live by the entry's update listener: no reload.
+                return self.async_update_and_abort(
                     entry,
                     data_updates={
                         CONF_NAME: user_input[CONF_NAME],
@@ -215,7 +241,7 @@ class LinknameConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={
                 "interface": entry.data[CONF_INTERFACE],
-                "generated_key": generate_key_text(),
+                "generated_key": self._generated_key,
             },
         )
 
@@ -229,13 +255,13 @@ def _number(minimum: float, maximum: float, unit: str | None = None) -> NumberSe
     return NumberSelector(config)
 
 
-class LinknameOptionsFlow(OptionsFlowWithReload):
+class LinknameOptionsFlow(OptionsFlow):
     """Announce interval, away time, tracking of new neighbours, table size."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """One form; the entry reloads with the new options."""
+        """One form; the running entry applies the new options live."""
         if user_input is not None:
             return self.async_create_entry(
                 data={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 from .protocol.const import DEFAULT_INTERVAL as PROTOCOL_DEFAULT_INTERVAL
@@ -29,6 +30,7 @@ DEFAULT_INTERVAL: Final = PROTOCOL_DEFAULT_INTERVAL
 DEFAULT_CAPACITY: Final = PROTOCOL_DEFAULT_CAPACITY
 DEFAULT_NAME: Final = "home-assistant"
 DEFAULT_RESOLVE_TIMEOUT: Final = 1.0
+HA_MANUFACTURER: Final = "Home Assistant"
 
 # Actions
 SERVICE_ANNOUNCE: Final = "announce"
@@ -36,3 +38,27 @@ SERVICE_RESOLVE: Final = "resolve"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_NAME: Final = "name"
 ATTR_TIMEOUT: Final = "timeout"
+
+
+class IssueKind(StrEnum):
+    """The repair issues of an entry (their translation keys)."""
+
+    INTERFACE_DOWN = "interface_down"
+    NAME_CONFLICT = "name_conflict"
+    PORT_IN_USE = "port_in_use"
+
+
+class EndpointState(StrEnum):
+    """The endpoint's state as the protocol core reports it."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+class SetupError(StrEnum):
+    """Error codes of the endpoint that the config flow and setup translate."""
+
+    NO_INTERFACE = "no_interface"
+    NO_LINK_LOCAL = "no_link_local"
+    PORT_IN_USE = "port_in_use"
+    PERMISSION_DENIED = "permission_denied"

@@ -2,14 +2,16 @@
 
 It owns the protocol endpoint (socket, neighbour table, announcer) and turns
 the table's events into what Home Assistant shows: which neighbours exist,
-whether each is home, and what each is called.  It is push-based: nothing
-polls.  Entities subscribe through the dispatcher and write state only when
+whether each is home, and what each is called.  The table is the one expiry
+engine: a neighbour is away when the table says it left (goodbye, or silent
+for its TTL or the "away after" option).  It is push-based: nothing polls.
+Entities subscribe through the dispatcher and write state only when
 something a user can see changes.
 """
 
 from __future__ import annotations
 
-import heapq
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import __version__ as HA_VERSION
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
@@ -28,6 +30,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import UNDEFINED
 
+from . import repairs
 from .const import (
     CONF_ANNOUNCE_DETAILS,
     CONF_AWAY_AFTER,
@@ -43,18 +46,24 @@ from .const import (
     DEFAULT_CAPACITY,
     DEFAULT_INTERVAL,
     DOMAIN,
+    HA_MANUFACTURER,
     STORAGE_VERSION,
+    EndpointState,
+    IssueKind,
+    SetupError,
 )
-from .device import Known, neighbour_device_info
+from .device import Known, interface_device_info, neighbour_device_info
 from .protocol.announcer import Announcer
 from .protocol.auth import Key
 from .protocol.endpoint import Endpoint, EndpointError
+from .protocol.names import name_key
 from .protocol.table import (
     AddressChanged,
     Conflict,
     Event,
     Joined,
     Left,
+    LeftReason,
     Neighbour,
     NeighbourTable,
     Refreshed,
@@ -65,7 +74,9 @@ from .protocol.table import (
 _LOGGER = logging.getLogger(__name__)
 
 SAVE_DELAY = 30.0
+RESTORE_CHUNK = 200  # stored neighbours read and restored per loop step
 STALE_CHECK_INTERVAL_S = 6 * 3600
+_HEARD = (Joined, Refreshed, Updated, Renamed, AddressChanged)
 
 
 def signal_new(entry_id: str) -> str:
@@ -99,31 +110,64 @@ class LinknameCoordinator:
         self.entry = entry
         self.interface: str = entry.data[CONF_INTERFACE]
         self.host_id = bytes.fromhex(entry.data[CONF_HOST_ID])
-        options = entry.options
-        self.interval = float(options.get(CONF_INTERVAL, DEFAULT_INTERVAL))
-        self.away_after: float = float(options.get(CONF_AWAY_AFTER, 0))
-        self.track_new: bool = options.get(CONF_TRACK_NEW, True)
-        self.remove_after_days: int = int(options.get(CONF_REMOVE_AFTER_DAYS, 0))
-        key_text: str = entry.data.get(CONF_KEY) or ""
-        self.key = Key.from_text(key_text) if key_text else None
-        self.table = NeighbourTable(
-            own_host_id=self.host_id,
-            keys=[self.key] if self.key else [],
-            capacity=int(options.get(CONF_CAPACITY, DEFAULT_CAPACITY)),
-        )
+        self.key: Key | None = None
+        self.away_after = 0.0
+        self.track_new = True
+        self.remove_after_days = 0
+        self.table = NeighbourTable(own_host_id=self.host_id)
         self.announcer: Announcer | None = None
-        if entry.data.get(CONF_PUBLISH, True):
+        self._data: dict[str, Any] = {}
+        self._apply_data()
+        self._apply_options()
+        self.endpoint = self._make_endpoint()
+        self.known: dict[str, Known] = {}
+        self.available = True  # until the endpoint says otherwise
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
+        )
+        self._stale_timer: Callable[[], None] | None = None
+        self._conflicting: set[str] = set()
+        # Since when Home Assistant announces its current name (restored from
+        # the store when the name is unchanged): who holds a contested name.
+        self.own_name_since = time.time()
+        self.interface_device_id: str | None = None  # set up in async_setup
+        self.online = 0  # neighbours home (kept, not counted per update)
+        # Announcements of new hosts not tracked: HA already keeps as many
+        # neighbours as the table may hold (memory stays bounded in a flood).
+        self.not_tracked = 0
+
+    # -- configuration, applied live -----------------------------------------
+
+    def _apply_data(self) -> None:
+        """Key, name and publishing from the entry's data (set at reconfigure)."""
+        data = self.entry.data
+        key_text: str = data.get(CONF_KEY) or ""
+        self.key = Key.from_text(key_text) if key_text else None
+        self.table.keys = {self.key.key_id: self.key} if self.key else {}
+        self.announcer = None
+        if data.get(CONF_PUBLISH, True):
+            self.announcer = Announcer(host_id=self.host_id, name=data[CONF_NAME])
+        self._data = dict(data)
+
+    def _apply_options(self) -> None:
+        """Interval, details, away time, tracking, table size: no restart."""
+        options = self.entry.options
+        self.away_after = float(options.get(CONF_AWAY_AFTER, 0))
+        self.table.away_after = self.away_after or None
+        self.track_new = bool(options.get(CONF_TRACK_NEW, True))
+        self.remove_after_days = int(options.get(CONF_REMOVE_AFTER_DAYS, 0))
+        self.table.capacity = int(options.get(CONF_CAPACITY, DEFAULT_CAPACITY))
+        if (announcer := self.announcer) is not None:
+            announcer.interval = float(options.get(CONF_INTERVAL, DEFAULT_INTERVAL))
             # What it runs is an inventory for anyone on the link: the user
             # may keep it to themselves (spec section 11).
             details = bool(options.get(CONF_ANNOUNCE_DETAILS, True))
-            self.announcer = Announcer(
-                host_id=self.host_id,
-                name=entry.data[CONF_NAME],
-                interval=self.interval,
-                model="Home Assistant" if details else None,
-                software=f"Home Assistant {HA_VERSION}" if details else None,
-            )
-        self.endpoint = Endpoint(
+            announcer.manufacturer = HA_MANUFACTURER if details else None
+            announcer.model = HA_MANUFACTURER if details else None
+            announcer.software = f"Home Assistant {HA_VERSION}" if details else None
+
+    def _make_endpoint(self) -> Endpoint:
+        return Endpoint(
             self.interface,
             table=self.table,
             announcer=self.announcer,
@@ -131,19 +175,44 @@ class LinknameCoordinator:
             on_event=self._on_event,
             on_state=self._on_state,
         )
-        self.known: dict[str, Known] = {}
-        self.available = True  # until the endpoint says otherwise
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
+
+    async def async_apply_entry(self) -> None:
+        """The entry's data or options changed: apply them without a reload.
+
+        Presence is kept: the table (and what HA knows) stays as it is, so
+        no tracker becomes unavailable or away.  A new name is announced at
+        once; a new key or a change of publishing re-opens the sockets.
+        """
+        data = self.entry.data
+        if data[CONF_NAME] != self._data.get(CONF_NAME):
+            self.own_name_since = time.time()  # a new name: held from now
+            self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
+        restart = any(
+            data.get(conf) != self._data.get(conf) for conf in (CONF_KEY, CONF_PUBLISH)
         )
-        self._deadlines: list[tuple[float, str]] = []
-        self._timer: CALLBACK_TYPE | None = None
-        self._timer_at: float | None = None
-        self._unsubs: list[Callable[[], None]] = []
-        self._conflicting: set[str] = set()
-        # Announcements of new hosts not tracked: HA already keeps as many
-        # neighbours as the table may hold (memory stays bounded in a flood).
-        self.not_tracked = 0
+        if restart:
+            await self.endpoint.close()
+            self._apply_data()
+            self._apply_options()
+            self.endpoint = self._make_endpoint()
+            try:
+                await self.endpoint.start()
+            except EndpointError as err:
+                _LOGGER.warning(
+                    "linkname on %s could not restart (%s); reloading the entry",
+                    self.interface,
+                    err,
+                )
+                self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
+                return
+        else:
+            if self.announcer is not None and data[CONF_NAME] != self.own_name:
+                self.endpoint.set_name(data[CONF_NAME])
+            self._data = dict(data)
+            self._apply_options()
+        self._arm_stale_check()
+        self._update_interface_device()
+        self._recheck_conflicts()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -159,16 +228,39 @@ class LinknameCoordinator:
     async def async_setup(self) -> None:
         """Restore what was known, then open the socket and start."""
         stored = await self._store.async_load() or {}
-        for host, data in stored.get("neighbours", {}).items():
+        for count, (host, data) in enumerate(stored.get("neighbours", {}).items(), 1):
             try:
                 self.known[host] = Known(**data)
             except TypeError:
                 _LOGGER.debug("Dropping unreadable stored neighbour %s", host)
+            if count % RESTORE_CHUNK == 0:
+                await asyncio.sleep(0)
+        # Not away just because Home Assistant restarted: present neighbours
+        # go back into the table for a full away time from now; the start
+        # QUERY makes them answer well before.
+        own = stored.get("own", {})
+        if own.get("name") == self.own_name and isinstance(own.get("since"), float):
+            self.own_name_since = min(own["since"], self.own_name_since)
+        now, wall = self.hass.loop.time(), time.time()
+        for count, (host, known) in enumerate(list(self.known.items()), 1):
+            try:
+                if known.present and not self.table.restore(
+                    known.to_neighbour(now, now + self.away_time(known), wall)
+                ):
+                    known.present = False  # the table is full
+            except ValueError as err:
+                # Not what any valid announcement gives: edited or corrupt.
+                _LOGGER.debug("Dropping invalid stored neighbour %s: %s", host, err)
+                del self.known[host]
+            if count % RESTORE_CHUNK == 0:
+                await asyncio.sleep(0)  # 1,000 in one go held the loop ~10 ms
+        self.online = sum(1 for known in self.known.values() if known.present)
+        self._update_interface_device()
         try:
             await self.endpoint.start()
         except EndpointError as err:
-            if err.code == "port_in_use":
-                self._raise_issue("port_in_use", ir.IssueSeverity.ERROR)
+            if err.code == SetupError.PORT_IN_USE:
+                self._raise_issue(IssueKind.PORT_IN_USE, ir.IssueSeverity.ERROR)
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key=f"setup_{err.code}",
@@ -177,72 +269,70 @@ class LinknameCoordinator:
                     "error": str(err),
                 },
             ) from err
-        self._clear_issue("port_in_use")
-        # Not away just because Home Assistant restarted: a full away time
-        # from now; the start QUERY makes neighbours answer well before.
-        now = time.time()
-        for host, known in self.known.items():
-            if known.present:
-                self._push_deadline(host, now + self.away_time(known))
-        self._on_state(self.endpoint.state)  # down at start: log and repair
+        self._clear_issue(IssueKind.PORT_IN_USE)
+        self._on_state(self.endpoint.state)  # down at start: repair
+        self._arm_stale_check()
+        self._recheck_conflicts()
+
+    def _arm_stale_check(self) -> None:
+        if self._stale_timer is not None:
+            self._stale_timer()
+            self._stale_timer = None
         if self.remove_after_days:
-            self._unsubs.append(
-                async_track_time_interval(
-                    self.hass,
-                    self._async_remove_stale,
-                    timedelta(seconds=STALE_CHECK_INTERVAL_S),
-                )
+            self._stale_timer = async_track_time_interval(
+                self.hass,
+                self._async_remove_stale,
+                timedelta(seconds=STALE_CHECK_INTERVAL_S),
             )
             self._async_remove_stale()
 
     async def async_shutdown(self) -> None:
         """Send the goodbye, close the socket, save, stop every timer."""
-        for unsub in self._unsubs:
-            unsub()
-        self._unsubs.clear()
-        if self._timer:
-            self._timer()
-            self._timer = None
+        if self._stale_timer is not None:
+            self._stale_timer()
+            self._stale_timer = None
         await self.endpoint.close()
         await self._store.async_save(self._data_to_store())
         # Runtime conditions are re-evaluated by the next setup.
-        self._clear_issue("interface_down")
-        self._clear_issue("name_conflict")
+        self._clear_issue(IssueKind.INTERFACE_DOWN)
+        self._clear_issue(IssueKind.NAME_CONFLICT)
 
     # -- repair issues -------------------------------------------------------
 
     def _raise_issue(
-        self, kind: str, severity: ir.IssueSeverity, **placeholders: str
+        self, kind: IssueKind, severity: ir.IssueSeverity, **placeholders: str
     ) -> None:
-        """Create (or update) this entry's repair issue of ``kind``."""
-        ir.async_create_issue(
+        repairs.async_raise(
             self.hass,
-            DOMAIN,
-            f"{kind}_{self.entry.entry_id}",
-            is_fixable=False,
-            severity=severity,
-            translation_key=kind,
-            translation_placeholders={"interface": self.interface, **placeholders},
+            self.entry.entry_id,
+            kind,
+            severity,
+            {"interface": self.interface, **placeholders},
         )
 
-    def _clear_issue(self, kind: str) -> None:
-        ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{self.entry.entry_id}")
+    def _clear_issue(self, kind: IssueKind) -> None:
+        repairs.async_clear(self.hass, self.entry.entry_id, kind)
 
     # -- table events --------------------------------------------------------
 
     @callback
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, (Joined, Refreshed, Updated, Renamed, AddressChanged)):
+        if isinstance(event, _HEARD):
             self._heard(event.neighbour)
         elif isinstance(event, Left):
-            if event.reason == "goodbye":
-                self._gone(event.neighbour.host_id.hex(), time.time())
+            if event.reason is not LeftReason.REMOVED:  # removed: see forget()
+                self._gone(
+                    event.neighbour.host_id.hex(),
+                    heard=event.reason is LeftReason.GOODBYE,
+                )
         elif isinstance(event, Conflict):
+            newcomer = next(h for h in (*event.host_ids, b"") if h != event.holder)
             _LOGGER.info(
-                "Two hosts announce the name %s on %s: %s",
+                "Two hosts announce the name %s on %s: %s holds it, %s is new",
                 event.name,
                 self.interface,
-                ", ".join(h.hex() for h in event.host_ids),
+                event.holder.hex(),
+                newcomer.hex() or "-",
             )
 
     def _heard(self, neighbour: Neighbour) -> None:
@@ -255,8 +345,16 @@ class LinknameCoordinator:
             if len(self.known) >= self.table.capacity:
                 self._not_tracked(neighbour)
                 return
-            known = Known(host, neighbour.name, list(neighbour.addresses), since=now)
+            known = Known(
+                host,
+                neighbour.name,
+                list(neighbour.addresses),
+                since=now,
+                named_since=now,
+            )
             self.known[host] = known
+        elif known.name != neighbour.name:
+            known.named_since = now
         changed = known.update_from(neighbour) or is_new
         if changed and not is_new:
             self._update_device(known)
@@ -264,9 +362,10 @@ class LinknameCoordinator:
         if arrived:
             known.present = True
             known.since = now
+            self.online += 1
         known.last_heard = now
-        self._push_deadline(host, now + self.away_time(known))
-        self._check_own_name(known)
+        if changed or arrived:
+            self._check_own_name(known)
         self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
         entry_id = self.entry.entry_id
         if is_new:
@@ -302,12 +401,13 @@ class LinknameCoordinator:
         )
         if device is None:
             return
-        info = neighbour_device_info(known)
+        info = neighbour_device_info(known, self.interface_device_id)
         # The full set (merge_connections is deprecated, gone in HA 2027.9).
         connections = device.connections | info.get("connections", set())
         registry.async_update_device(
             device.id,
             name=info.get("name"),
+            manufacturer=info.get("manufacturer"),
             model=info.get("model"),
             sw_version=info.get("sw_version"),
             new_connections=(
@@ -315,90 +415,51 @@ class LinknameCoordinator:
             ),
         )
 
-    def _gone(self, host: str, now: float) -> None:
+    def _update_interface_device(self) -> None:
+        """Home Assistant's own device: the name it announces, its version."""
+        info = interface_device_info(
+            self.entry.unique_id, self.interface, self.own_name
+        )
+        device = dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry.entry_id, **info
+        )
+        self.interface_device_id = device.id
+
+    def _gone(self, host: str, *, heard: bool) -> None:
+        """The table let a neighbour go; ``heard``: it said goodbye (now)."""
         known = self.known.get(host)
         if known is None or not known.present:
             return
         known.present = False
-        known.since = known.last_heard or now
+        if heard:
+            known.last_heard = time.time()
+        self.online -= 1
         self._conflicting.discard(host)
         self._update_conflict_issue()
         self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
         async_dispatcher_send(self.hass, signal_update(self.entry.entry_id, host))
         async_dispatcher_send(self.hass, signal_count(self.entry.entry_id))
 
-    # -- away timer --------------------------------------------------------
-
-    def _push_deadline(self, host: str, deadline: float) -> None:
-        heapq.heappush(self._deadlines, (deadline, host))
-        if self._timer_at is None or deadline < self._timer_at:
-            self._schedule()
-
-    @callback
-    def _schedule(self) -> None:
-        """Arm one timer at the earliest away deadline still current."""
-        heap = self._deadlines
-        while heap:
-            deadline, host = heap[0]
-            known = self.known.get(host)
-            if (
-                known is not None
-                and known.present
-                and deadline >= known.last_heard + self.away_time(known) - 1e-6
-            ):
-                break
-            heapq.heappop(heap)  # superseded by a later announcement
-        if self._timer:
-            self._timer()
-            self._timer = None
-        self._timer_at = None
-        if heap:
-            self._timer_at = heap[0][0]
-            delay = max(0.0, self._timer_at - time.time())
-            handle = self.hass.loop.call_later(delay, self._on_timer)
-            self._timer = handle.cancel
-
-    @callback
-    def _on_timer(self) -> None:
-        self._timer = None
-        now = time.time()
-        heap = self._deadlines
-        while heap and heap[0][0] <= now:
-            deadline, host = heapq.heappop(heap)
-            known = self.known.get(host)
-            if (
-                known is not None
-                and known.present
-                and known.last_heard + self.away_time(known) <= deadline + 1e-6
-            ):
-                self._gone(host, now)
-        self._schedule()
-
     # -- interface state ---------------------------------------------------
 
     @callback
     def _on_state(self, state: str) -> None:
-        available = state == "up"
+        # The endpoint logs the outage (one WARNING) and the recovery (INFO).
+        available = state == EndpointState.UP
         if available == self.available:
             return
         self.available = available
         if available:
-            _LOGGER.info("Interface %s is back; linkname resumed", self.interface)
-            self._clear_issue("interface_down")
+            self._clear_issue(IssueKind.INTERFACE_DOWN)
         else:
-            _LOGGER.warning(
-                "Interface %s is down or lost its IPv6 link-local address; "
-                "linkname neighbours are unavailable until it is back",
-                self.interface,
-            )
-            self._raise_issue("interface_down", ir.IssueSeverity.WARNING)
+            self._raise_issue(IssueKind.INTERFACE_DOWN, ir.IssueSeverity.WARNING)
         async_dispatcher_send(self.hass, signal_state(self.entry.entry_id))
 
     # -- name conflicts ------------------------------------------------------
 
     def _check_own_name(self, known: Known) -> None:
         own = self.own_name
-        clash = own is not None and known.name.casefold() == own.casefold()
+        clash = own is not None and name_key(known.name) == name_key(own)
         if clash == (known.host in self._conflicting):
             return
         if clash:
@@ -407,20 +468,47 @@ class LinknameCoordinator:
             self._conflicting.discard(known.host)
         self._update_conflict_issue()
 
+    def _recheck_conflicts(self) -> None:
+        """Every present neighbour that announces HA's name (after a restart,
+        a rename of Home Assistant, a change of publishing)."""
+        own = self.own_name
+        key = name_key(own) if own is not None else None
+        self._conflicting = {
+            host
+            for host, known in self.known.items()
+            if known.present and name_key(known.name) == key
+        }
+        self._update_conflict_issue()
+
     def _update_conflict_issue(self) -> None:
+        own = self.own_name
+        if own is not None:
+            self._conflicting = {
+                host
+                for host in self._conflicting
+                if host in self.known
+                and name_key(self.known[host].name) == name_key(own)
+            }
+        else:
+            self._conflicting.clear()
         if not self._conflicting:
-            self._clear_issue("name_conflict")
+            self._clear_issue(IssueKind.NAME_CONFLICT)
             return
         host = sorted(self._conflicting)[0]
         other = self.known[host]
-        renames = "Home Assistant" if self.host_id.hex() > host else other.name
+        # The established holder keeps the name (the one that announced it
+        # first; ties: the lower host ID); the newcomer renames.
+        ha_holds = (self.own_name_since, self.host_id) <= (
+            other.named_since,
+            bytes.fromhex(host),
+        )
         self._raise_issue(
-            "name_conflict",
+            IssueKind.NAME_CONFLICT,
             ir.IssueSeverity.WARNING,
-            name=self.own_name or "",
+            name=own or "",
             address=other.link_local,
             host_id=host,
-            renames=renames,
+            holder="Home Assistant" if ha_holds else other.name,
         )
 
     # -- actions -------------------------------------------------------------
@@ -453,22 +541,32 @@ class LinknameCoordinator:
 
     @callback
     def forget(self, host: str) -> None:
-        """Forget a neighbour (its device was deleted)."""
-        self.known.pop(host, None)
+        """Forget a neighbour (its device was deleted); it rejoins if heard."""
+        known = self.known.pop(host, None)
         try:
-            self.table.remove(bytes.fromhex(host))
+            host_id = bytes.fromhex(host)
         except ValueError:
             return
+        self.endpoint.forget(host_id)
+        self._conflicting.discard(host)
+        self._update_conflict_issue()
         self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
+        if known is not None and known.present:
+            self.online -= 1
+            async_dispatcher_send(self.hass, signal_count(self.entry.entry_id))
 
     def _data_to_store(self) -> dict[str, Any]:
-        return {"neighbours": {h: asdict(k) for h, k in self.known.items()}}
+        return {
+            "own": {"name": self.own_name, "since": self.own_name_since},
+            "neighbours": {h: asdict(k) for h, k in self.known.items()},
+        }
 
     def diagnostics(self) -> dict[str, Any]:
         """Socket state, counters and the neighbour table, for diagnostics."""
         return {
             "interface": self.interface,
             "available": self.available,
+            "announced_name": self.own_name,
             "socket": {
                 "state": self.endpoint.state,
                 "ifindex": self.endpoint.ifindex,
@@ -486,6 +584,24 @@ class LinknameCoordinator:
             "neighbours": [asdict(k) for k in self.known.values()],
         }
 
+    def neighbour_diagnostics(self, host: str) -> dict[str, Any]:
+        """One neighbour: what HA knows and what the table holds now."""
+        known = self.known.get(host)
+        entry = self.table.get(bytes.fromhex(host))
+        return {
+            "known": asdict(known) if known else None,
+            "in_table": entry is not None,
+            "table": None
+            if entry is None
+            else {
+                "boot_id": entry.boot_id,
+                "seq": entry.seq,
+                "ttl": entry.ttl,
+                "signed": entry.signed,
+                "expires_in": round(entry.expires - self.hass.loop.time(), 3),
+            },
+        }
+
     def online_count(self) -> int:
         """How many neighbours are home."""
-        return sum(1 for k in self.known.values() if k.present)
+        return self.online

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from homeassistant.components.device_tracker.const import SourceType
@@ -11,7 +12,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import LinknameConfigEntry, LinknameCoordinator, signal_new
-from .device import eui64_mac
+from .device import eui64_mac, with_zone
 from .entity import LinknameNeighbourEntity, async_add_in_chunks
 
 PARALLEL_UPDATES = 0  # push only: nothing is polled
@@ -31,7 +32,8 @@ async def async_setup_entry(
 
     await async_add_in_chunks(
         async_add_entities,
-        [LinknameTracker(coordinator, host) for host in coordinator.known],
+        list(coordinator.known),
+        lambda host: LinknameTracker(coordinator, host),
     )
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new(entry.entry_id), add)
@@ -57,13 +59,27 @@ class LinknameTracker(LinknameNeighbourEntity, BaseScannerEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Link-local address with its zone, announced name and MAC if known."""
+        """Announced name, every announced address (link-local with its zone).
+
+        They change rarely (a new address, a rename), so the recorder stays
+        quiet; ``ip`` is the link-local address, ``mac`` the MAC address it
+        was derived from, when it was.  While away, ``last_heard`` is when
+        the neighbour was last heard (its last announcement or its goodbye).
+        """
         known = self.known
-        attributes: dict[str, Any] = {"host_name": known.name}
+        interface = self.coordinator.interface
+        attributes: dict[str, Any] = {
+            "host_name": known.name,
+            "addresses": [with_zone(a, interface) for a in known.addresses],
+        }
         if known.link_local:
-            attributes["ip"] = f"{known.link_local}%{self.coordinator.interface}"
+            attributes["ip"] = with_zone(known.link_local, interface)
         if mac := eui64_mac(known.link_local):
             attributes["mac"] = mac
+        if not known.present and known.last_heard:
+            # Written with the departure (a state write anyway): while home,
+            # the state itself says "heard within the away time".
+            attributes["last_heard"] = datetime.fromtimestamp(known.last_heard, UTC)
         return attributes
 
     def visible(self) -> tuple[object, ...]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
+from itertools import batched
 
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -13,22 +14,25 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import LinknameCoordinator, signal_state, signal_update
 from .device import Known, neighbour_device_info
 
-ADD_CHUNK = 20  # entities added per step of the event loop
+ADD_CHUNK = 5  # entities added per step of the event loop
 
 
-async def async_add_in_chunks(
-    async_add_entities: AddConfigEntryEntitiesCallback, entities: Sequence[Entity]
+async def async_add_in_chunks[T](
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    items: Iterable[T],
+    make: Callable[[T], Entity],
 ) -> None:
-    """Add many entities, yielding to the event loop between chunks.
+    """Make and add many entities, yielding to the event loop between chunks.
 
     Home Assistant adds the entities of one call without yielding (its add
     tasks start eagerly); 2,000 restored entities in one call held the loop
-    for about half a second.
+    for about half a second.  The entities are made chunk by chunk too:
+    making all 1,000 of a platform first took 25-30 ms in one step.
     """
-    for start in range(0, len(entities), ADD_CHUNK):
+    for start, chunk in enumerate(batched(items, ADD_CHUNK, strict=False)):
         if start:
             await asyncio.sleep(0)
-        async_add_entities(entities[start : start + ADD_CHUNK])
+        async_add_entities([make(item) for item in chunk])
 
 
 class LinknameNeighbourEntity(Entity):
@@ -42,7 +46,9 @@ class LinknameNeighbourEntity(Entity):
         self.coordinator = coordinator
         self.host = host
         self._attr_unique_id = f"{coordinator.entry.unique_id}_{host}_{key}"
-        self._attr_device_info = neighbour_device_info(coordinator.known[host])
+        self._attr_device_info = neighbour_device_info(
+            coordinator.known[host], coordinator.interface_device_id
+        )
         self._attr_entity_registry_enabled_default = coordinator.track_new
         self._written: tuple[object, ...] | None = None
 

@@ -25,12 +25,36 @@ from .const import (
     SERVICE_RESOLVE,
 )
 from .coordinator import LinknameConfigEntry
-from .protocol.codec import validate_name
+from .protocol.const import MAX_NAME_BYTES
+from .protocol.names import name_problem as core_name_problem
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid linkname name (said once), or None."""
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return (
+            f"too long: up to {MAX_NAME_BYTES} characters, fewer when it has "
+            "accented or non-Latin letters"
+        )
+    return core_name_problem(name)
+
+
+def valid_name(value: object) -> str:
+    """Schema validator: a linkname name.
+
+    A wrong name is the caller's mistake: a schema error, which Home
+    Assistant reports to the caller without logging it as an error.
+    """
+    name = cv.string(value)
+    if (problem := name_problem(name)) is not None:
+        raise probatio.Invalid(f"not a valid linkname name ({problem})")
+    return name
+
 
 ANNOUNCE_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 RESOLVE_SCHEMA = probatio.Schema(
     {
-        probatio.Required(ATTR_NAME): cv.string,
+        probatio.Required(ATTR_NAME): valid_name,
         probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Optional(ATTR_TIMEOUT, default=DEFAULT_RESOLVE_TIMEOUT): probatio.All(
             probatio.Coerce(float), probatio.Range(min=0.1, max=10)
@@ -107,15 +131,7 @@ async def _async_announce(call: ServiceCall) -> None:
 
 async def _async_resolve(call: ServiceCall) -> ServiceResponse:
     """Ask the link who has a name; return every answer's addresses."""
-    name: str = call.data[ATTR_NAME]
-    try:
-        validate_name(name)
-    except ValueError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_name",
-            translation_placeholders={"name": name, "error": str(err)},
-        ) from err
+    name: str = call.data[ATTR_NAME]  # checked by the schema (valid_name)
     results: list[dict[str, JsonValueType]] = []
     addresses: set[str] = set()
     entries = _entries(call)

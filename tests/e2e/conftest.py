@@ -28,8 +28,6 @@ import pytest
 import pytest_socket
 
 from tests.e2e.ha import (
-    CLIENT_ID,
-    REDIRECT_URI,
     Api,
     HassError,
     HomeAssistant,
@@ -178,7 +176,7 @@ class World:
         return result
 
     def set_options(self, **changes: Any) -> dict[str, Any]:
-        """Change options through the options flow (the entry reloads)."""
+        """Change options through the options flow (applied live)."""
         api = self.api
         flow = api.post(
             "/api/config/config_entries/options/flow", {"handler": self.entry_id}
@@ -193,7 +191,7 @@ class World:
         return self.wait_loaded(table_capacity=(current | changes)["capacity"])
 
     def reconfigure(self, key: str) -> dict[str, Any]:
-        """Set the shared key through the reconfigure flow (the entry reloads)."""
+        """Set the shared key through the reconfigure flow (applied live)."""
         api = self.api
         flow = api.post(
             "/api/config/config_entries/flow",
@@ -228,35 +226,7 @@ def onboard(world: World) -> None:
     steps = api.get("/api/onboarding")
     world.setup["onboarding_before"] = steps
     started = time.monotonic()
-    user = api.post(
-        "/api/onboarding/users",
-        {
-            "client_id": CLIENT_ID,
-            "name": "End To End",
-            "username": "e2e",
-            "password": PASSWORD,
-            "language": "en",
-        },
-    )
-    tokens = api.post(
-        "/auth/token",
-        form={
-            "grant_type": "authorization_code",
-            "code": user["auth_code"],
-            "client_id": CLIENT_ID,
-        },
-    )
-    api.token = tokens["access_token"]
-    # The frontend's later steps (core_config would also start the met,
-    # radio_browser... flows, which need the internet: not done here).
-    api.post("/api/onboarding/analytics", {})
-    api.post(
-        "/api/onboarding/integration",
-        {
-            "client_id": CLIENT_ID,
-            "redirect_uri": REDIRECT_URI,
-        },
-    )
+    tokens = api.onboard("e2e", PASSWORD)
     world.setup["onboarding_after"] = api.get("/api/onboarding")
     world.setup["token_type"] = tokens["token_type"]
     REPORT.step(

@@ -16,9 +16,9 @@ import socket
 import struct
 import time
 
-from linkname.codec import Message, encode
-from linkname.const import ANNOUNCE, GROUP, HOP_LIMIT, PORT
-from linkname.endpoint import open_rx_socket
+from custom_components.linkname.protocol.codec import Message, encode
+from custom_components.linkname.protocol.const import ANNOUNCE, GROUP, HOP_LIMIT, PORT
+from custom_components.linkname.protocol.endpoint import open_rx_socket
 from tests.netns import Netns
 
 ETH_P_IPV6 = 0x86DD

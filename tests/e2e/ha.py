@@ -97,13 +97,19 @@ def wait_until[T](
 class HomeAssistant:
     """``hass -c CONFIGDIR`` inside a namespace, started and stopped by a test."""
 
-    def __init__(self, lab: Lab, ns: Netns, config_dir: Path) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        ns: Netns,
+        config_dir: Path,
+        configuration: str = CONFIGURATION,
+    ) -> None:
         self.lab = lab
         self.ns = ns
         self.config_dir = config_dir
         self.proc: subprocess.Popen[str] | None = None
         config_dir.mkdir(parents=True, exist_ok=True)
-        (config_dir / "configuration.yaml").write_text(CONFIGURATION)
+        (config_dir / "configuration.yaml").write_text(configuration)
         link = config_dir / "custom_components"
         if not link.is_symlink():
             link.symlink_to(REPO / "custom_components", target_is_directory=True)
@@ -127,8 +133,11 @@ class HomeAssistant:
             self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
         )
 
-    def start(self) -> float:
-        """Spawn hass in the namespace; returns the (wall clock) spawn time."""
+    def start(self, *command: str) -> float:
+        """Spawn hass in the namespace; returns the (wall clock) spawn time.
+
+        ``command`` replaces the default ``hass -c CONFIG --skip-pip``.
+        """
         assert self.proc is None or self.proc.poll() is not None
         hass = Path(sys.executable).with_name("hass")
         console = (self.config_dir / "console.log").open("a")
@@ -136,10 +145,7 @@ class HomeAssistant:
         # --skip-pip: the namespace has no way to PyPI; what HA needs is
         # installed by scripts/setup (home-assistant-frontend is pinned there).
         self.proc = self.ns.popen(
-            str(hass),
-            "-c",
-            str(self.config_dir),
-            "--skip-pip",
+            *(command or (str(hass), "-c", str(self.config_dir), "--skip-pip")),
             stdout=console,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -244,6 +250,38 @@ class Api:
         except OSError:
             return False
         return True
+
+    def onboard(self, username: str, password: str) -> dict[str, Any]:
+        """Onboarding as the frontend does it; sets ``token``, returns tokens.
+
+        The user, a token, analytics and the integration step (the frontend's
+        core_config step would start flows that need the internet: left out).
+        """
+        user = self.post(
+            "/api/onboarding/users",
+            {
+                "client_id": CLIENT_ID,
+                "name": "End To End",
+                "username": username,
+                "password": password,
+                "language": "en",
+            },
+        )
+        tokens: dict[str, Any] = self.post(
+            "/auth/token",
+            form={
+                "grant_type": "authorization_code",
+                "code": user["auth_code"],
+                "client_id": CLIENT_ID,
+            },
+        )
+        self.token = tokens["access_token"]
+        self.post("/api/onboarding/analytics", {})
+        self.post(
+            "/api/onboarding/integration",
+            {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI},
+        )
+        return tokens
 
     # -- states ------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from tests.e2e.report import REPORT
 
 pytestmark = pytest.mark.netns
 
-ONLINE = "sensor.linkname_eth0_neighbours_online"
+# The interface device is named after what HA announces (HA_NAME).
+ONLINE = "sensor.ha_e2e_neighbours_online"
 DOWN_FOR = 10.0
 
 
@@ -29,7 +30,7 @@ def test_link_down_then_back_without_restart_or_reload(
 ) -> None:
     peers.announce(world.a, "hotel")
     tracker = world.wait_tracker("hotel", "home", limit=5.0)["entity_id"]
-    last_seen = tracker.replace("device_tracker.", "sensor.") + "_last_seen"
+    last_seen = tracker.replace("device_tracker.", "sensor.") + "_online_since"
     assert world.api.state(last_seen) is not None
     pid = world.hass.pid
     issue = f"interface_down_{world.entry_id}"

@@ -6,7 +6,7 @@ from scapy.layers.inet6 import UDP, IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from linkname.codec import decode
+from custom_components.linkname.protocol.codec import decode
 from tests.e2e.frames import announce, random_link_local, udp6_frame
 
 MAC = bytes.fromhex("02aabbccddee")

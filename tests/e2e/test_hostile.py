@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from linkname.codec import Message, encode
-from linkname.const import GOODBYE
-from linkname.table import DEFAULT_CAPACITY
+from custom_components.linkname.protocol.codec import Message, encode
+from custom_components.linkname.protocol.const import GOODBYE
+from custom_components.linkname.protocol.table import DEFAULT_CAPACITY
 from tests.e2e.conftest import World
 from tests.e2e.frames import (
     Injector,

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from linkname import __version__
+from custom_components.linkname.protocol import __version__
 from tests.e2e.conftest import HA_NAME, World, changed_at, wait_running
+from tests.e2e.ha import timestamp
 from tests.e2e.procs import INTERVAL, Peers
 from tests.e2e.report import REPORT
 
@@ -61,11 +62,16 @@ def test_onboarding_and_setup_through_the_api(world: World) -> None:
     assert entry["supports_reconfigure"]
     diag = world.api.diagnostics(world.entry_id)
     assert diag["entry"]["data"]["interface"] == "eth0"
-    assert diag["entry"]["data"]["name"] == HA_NAME
+    # Private data is redacted; HA's address is on its interface device.
+    assert diag["entry"]["data"]["name"] == "**REDACTED**"
+    assert HA_NAME not in repr(diag)
     runtime = diag["runtime"]
     assert runtime["socket"]["state"] == "up"
-    assert runtime["socket"]["source"] == ha_ll
-    online = world.api.state("sensor.linkname_eth0_neighbours_online")
+    assert runtime["socket"]["source"] == "**REDACTED**"
+    address = world.api.state("sensor.ha_e2e_link_local_address")
+    assert address is not None
+    assert address["state"] == f"{ha_ll}%eth0"
+    online = world.api.state("sensor.ha_e2e_neighbours_online")
     assert online is not None
     assert online["state"].isdigit()
 
@@ -121,6 +127,53 @@ def test_killed_peer_away_once_its_ttl_passed_not_earlier(
     )
     assert away_at >= last_heard + TTL - 0.01, "away before the TTL ran out"
     assert overdue <= 1.0
+    # What the device page shows: last heard, an away time before it left.
+    assert abs(timestamp(away["attributes"]["last_heard"]) - last_heard) < 0.01
+
+
+def test_options_and_reconfigure_leave_present_trackers_alone(
+    world: World, peers: Peers
+) -> None:
+    """Saved options and a new name apply live: no state change at all."""
+    foxtrot_peer = peers.announce(world.a, "foxtrot")
+    entity_id = world.wait_tracker("foxtrot", "home", limit=5.0)["entity_id"]
+    api = world.api
+    with api.websocket() as ws:
+        sub = ws.subscribe("subscribe_events", event_type="state_changed")
+        defaults = world.set_options(interval=30, away_after=600)["socket"]
+        world.set_options(interval=60, away_after=0)
+        for name in ("ha-e2e-renamed", HA_NAME):
+            flow = api.post(
+                "/api/config/config_entries/flow",
+                {"handler": "linkname", "entry_id": world.entry_id},
+            )
+            result = api.post(
+                f"/api/config/config_entries/flow/{flow['flow_id']}",
+                {"name": name, "key": "", "publish": True},
+            )
+            assert result["reason"] == "reconfigure_successful", result
+        time.sleep(0.5)
+        ws.drain()
+        mine = (entity_id, "sensor.foxtrot_online_since")
+
+        def foxtrot() -> list[tuple[str, str]]:
+            return [
+                (e["data"]["entity_id"], e["data"]["new_state"]["state"])
+                for e in ws.events[sub]
+                if e["data"]["entity_id"] in mine
+            ]
+
+        # Not one state written for the neighbour: tracker, Online since.
+        assert foxtrot() == []
+        # (The subscription works: its goodbye is seen.)
+        assert foxtrot_peer.stop(signal.SIGTERM) == 0
+        world.wait_state(entity_id, "not_home", limit=5.0)
+        ws.drain()
+        assert (entity_id, "not_home") in foxtrot()
+    assert defaults["state"] == "up"
+    entry = api.entry(world.entry_id)
+    assert entry["state"] == "loaded"
+    assert world.linkname_problems() == []
 
 
 def test_rename_keeps_the_entity_and_device(world: World, peers: Peers) -> None:
@@ -150,7 +203,7 @@ def test_rename_keeps_the_entity_and_device(world: World, peers: Peers) -> None:
     trackers = world.api.trackers()
     assert "charlie" not in trackers  # no second entity for either name
     assert trackers["charlie-renamed"]["entity_id"] == entity_id
-    host = world.neighbour("charlie-renamed")["host"]
+    host = after["unique_id"].removeprefix("eth0_").removesuffix("_tracker")
     linked = [d["id"] for d in devices if ["linkname", host] in d["identifiers"]]
     assert linked == [after["device_id"]]
     assert world.linkname_problems() == []
@@ -165,6 +218,7 @@ def test_home_assistant_announcements_seen_by_watch(world: World, peers: Peers) 
     REPORT.step("watch in a peer: up -> HA joined (QUERY answer)", seen - up, 2.0)
     assert event["addresses"][0] == world.link_local(world.ha)
     assert event["model"] == "Home Assistant"
+    assert event["manufacturer"] == "Home Assistant"
     assert event["software"].startswith("Home Assistant 2026.")
     assert (event["ttl"], event["signed"]) == (180, False)
 

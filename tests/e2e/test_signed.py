@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from linkname.auth import Key, pseudo_header, sign
-from linkname.const import ANNOUNCE, GROUP, PORT
+from custom_components.linkname.protocol.auth import Key, pseudo_header, sign
+from custom_components.linkname.protocol.const import ANNOUNCE, GROUP, PORT
 from tests.e2e.conftest import World, changed_at
 from tests.e2e.frames import Capture, Injector, UdpSender, announce
 from tests.e2e.procs import Peers

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from linkname.announcer import (
+from custom_components.linkname.protocol.announcer import (
     ANSWER_DELAY,
     FIRST_JITTER,
     MAX_PENDING_ANSWERS,
@@ -20,9 +20,16 @@ from linkname.announcer import (
     suffixed_name,
     validate_attribute,
 )
-from linkname.codec import Message, decode, encode
-from linkname.const import ANNOUNCE, FLAG_RESPONSE, GOODBYE, GROUP, PORT, QUERY
-from linkname.table import RxMeta
+from custom_components.linkname.protocol.codec import Message, decode, encode
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    FLAG_RESPONSE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
+from custom_components.linkname.protocol.table import RxMeta
 
 HOST = bytes(range(16))
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkname.auth import (
+from custom_components.linkname.protocol.auth import (
     DEFAULT_WINDOW_MS,
     MAX_KEY_FILE_BYTES,
     START_SKEW_MS,
@@ -29,10 +29,28 @@ from linkname.auth import (
     seq_newer,
     sign,
 )
-from linkname.codec import Auth, DecodeError, Message, Reason, decode, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
-from linkname.state import StateError, read_host_id
-from linkname.table import Joined, Left, NeighbourTable, RxMeta
+from custom_components.linkname.protocol.codec import (
+    Auth,
+    DecodeError,
+    Message,
+    Reason,
+    decode,
+    encode,
+)
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
+from custom_components.linkname.protocol.state import StateError, read_host_id
+from custom_components.linkname.protocol.table import (
+    Joined,
+    Left,
+    NeighbourTable,
+    RxMeta,
+)
 
 from . import vectors
 

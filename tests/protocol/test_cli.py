@@ -20,11 +20,17 @@ from typing import Any
 
 import pytest
 
-from linkname import __version__
-from linkname.cli import event_json, main, render_table, valid_name_from, with_zone
-from linkname.codec import Reason
-from linkname.state import format_state
-from linkname.table import Joined, Left, Neighbour, Rejected
+from custom_components.linkname.protocol import __version__
+from custom_components.linkname.protocol.cli import (
+    event_json,
+    main,
+    render_table,
+    valid_name_from,
+    with_zone,
+)
+from custom_components.linkname.protocol.codec import Reason
+from custom_components.linkname.protocol.state import format_state
+from custom_components.linkname.protocol.table import Joined, Left, Neighbour, Rejected
 from tests.netns import Lab, Netns
 from tests.proc import Proc
 
@@ -418,8 +424,8 @@ def test_resolve(net: Net) -> None:
 
 HOP_SENDER = """
 import socket, struct, sys
-from linkname.codec import Message, encode
-from linkname.const import ANNOUNCE, GROUP, PORT
+from custom_components.linkname.protocol.codec import Message, encode
+from custom_components.linkname.protocol.const import ANNOUNCE, GROUP, PORT
 hops = int(sys.argv[1])
 ifindex = socket.if_nametoindex("eth0")
 link_local = sys.argv[2]
@@ -500,7 +506,7 @@ s.sendto(data, ("ff02::1:1", 1903, 0, ifindex))
 
 CAPTURER = """
 import socket, struct, sys
-from linkname.endpoint import open_rx_socket
+from custom_components.linkname.protocol.endpoint import open_rx_socket
 s = open_rx_socket(socket.if_nametoindex("eth0"))
 s.setblocking(True)
 s.settimeout(10)

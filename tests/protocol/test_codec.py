@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from linkname.codec import (
+from custom_components.linkname.protocol.codec import (
     Auth,
     DecodeError,
     EncodeError,
@@ -25,7 +25,7 @@ from linkname.codec import (
     text_problem,
     validate_name,
 )
-from linkname.const import (
+from custom_components.linkname.protocol.const import (
     ANNOUNCE,
     FLAG_RESPONSE,
     GOODBYE,
@@ -38,7 +38,7 @@ from linkname.const import (
     TLV_NAME,
     TLV_QUERY_NAME,
 )
-from linkname.names import char_allowed, name_problem
+from custom_components.linkname.protocol.names import char_allowed, name_problem
 
 from . import vectors
 from .vectors import Vector

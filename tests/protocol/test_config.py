@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkname.config import (
+from custom_components.linkname.protocol.config import (
     DEFAULT_CONFIG_PATH,
     KEYS,
     Config,

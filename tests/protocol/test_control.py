@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from linkname import control
-from linkname.control import (
+from custom_components.linkname.protocol import control
+from custom_components.linkname.protocol.control import (
     Command,
     ControlError,
     ControlServer,

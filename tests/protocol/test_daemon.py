@@ -16,11 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from linkname import control, hostsfile
-from linkname.cli import event_json, neighbour_json, with_zone
-from linkname.config import Config, ConfigError
-from linkname.const import ANNOUNCE
-from linkname.daemon import Daemon, DaemonError, Settings, Views
+from custom_components.linkname.protocol import control, hostsfile
+from custom_components.linkname.protocol.cli import (
+    event_json,
+    neighbour_json,
+    with_zone,
+)
+from custom_components.linkname.protocol.config import Config, ConfigError
+from custom_components.linkname.protocol.const import ANNOUNCE
+from custom_components.linkname.protocol.daemon import (
+    Daemon,
+    DaemonError,
+    Settings,
+    Views,
+)
 from tests.netns import Lab, Netns
 from tests.peer import Peer
 

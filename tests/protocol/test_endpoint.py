@@ -17,11 +17,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from linkname.announcer import Announcer
-from linkname.auth import Key, check_mac, pseudo_header
-from linkname.codec import Message, Reason, encode
-from linkname.const import ANNOUNCE, FLAG_RESPONSE, GOODBYE, GROUP, PORT, QUERY
-from linkname.endpoint import (
+from custom_components.linkname.protocol.announcer import Announcer
+from custom_components.linkname.protocol.auth import Key, check_mac, pseudo_header
+from custom_components.linkname.protocol.codec import Message, Reason, encode
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    FLAG_RESPONSE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
+from custom_components.linkname.protocol.endpoint import (
     NO_INTERFACE,
     NO_LINK_LOCAL,
     PORT_IN_USE,
@@ -30,7 +37,7 @@ from linkname.endpoint import (
     missing_control,
     parse_ancillary,
 )
-from linkname.table import (
+from custom_components.linkname.protocol.table import (
     Event,
     Joined,
     Left,
@@ -420,7 +427,9 @@ async def test_link_down_up_recovers_and_logs_once(
     lab.veth(a, "eth0", b, "eth0")
     a.link_local()
     seen = Recorder()
-    caplog.set_level(logging.INFO, logger="linkname.endpoint")
+    caplog.set_level(
+        logging.INFO, logger="custom_components.linkname.protocol.endpoint"
+    )
     with peer_in(b) as peer, a.entered():
         endpoint = Endpoint(
             "eth0", announcer=make_announcer(), on_state=seen.states.append

@@ -13,13 +13,24 @@ import random
 
 import pytest
 
-from linkname.announcer import PROBE_WAIT, TIE_WINDOW, Announcer, Transmit
-from linkname.auth import BadKeyError, Key
-from linkname.codec import Message, decode, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
-from linkname.endpoint import Endpoint
-from linkname.host import Host
-from linkname.table import Event, RxMeta
+from custom_components.linkname.protocol.announcer import (
+    PROBE_WAIT,
+    TIE_WINDOW,
+    Announcer,
+    Transmit,
+)
+from custom_components.linkname.protocol.auth import BadKeyError, Key
+from custom_components.linkname.protocol.codec import Message, decode, encode
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
+from custom_components.linkname.protocol.endpoint import Endpoint
+from custom_components.linkname.protocol.host import Host
+from custom_components.linkname.protocol.table import Event, RxMeta
 from tests.netns import Lab, Netns
 from tests.peer import Peer
 

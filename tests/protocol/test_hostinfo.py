@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from linkname.hostinfo import (
+from custom_components.linkname.protocol.hostinfo import (
     HostInfo,
     clean,
     describe,

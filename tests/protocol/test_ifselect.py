@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkname import ifselect
-from linkname.ifselect import (
+from custom_components.linkname.protocol import ifselect
+from custom_components.linkname.protocol.ifselect import (
     IFF_LOOPBACK,
     IFF_MULTICAST,
     IFF_POINTOPOINT,
@@ -26,7 +26,7 @@ from linkname.ifselect import (
     choose,
     parse_links,
 )
-from linkname.netif import IFA_F_TENTATIVE, InterfaceAddress
+from custom_components.linkname.protocol.netif import IFA_F_TENTATIVE, InterfaceAddress
 from tests.netns import Lab
 
 netns = pytest.mark.netns

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from linkname import netif
-from linkname.netif import (
+from custom_components.linkname.protocol import netif
+from custom_components.linkname.protocol.netif import (
     IFA_F_DADFAILED,
     IFA_F_DEPRECATED,
     IFA_F_PERMANENT,

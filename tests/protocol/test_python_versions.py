@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import linkname
+import custom_components.linkname.protocol as linkname
 
 PACKAGE = Path(linkname.__file__).parent
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__main__")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from linkname.state import (
+from custom_components.linkname.protocol.state import (
     MAX_STATE_BYTES,
     StateError,
     default_state_path,

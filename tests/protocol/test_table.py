@@ -7,11 +7,17 @@ import tracemalloc
 
 import pytest
 
-from linkname import table as table_module
-from linkname.auth import Key, pseudo_header, sign
-from linkname.codec import Message, Reason, encode
-from linkname.const import ANNOUNCE, GOODBYE, GROUP, PORT, QUERY
-from linkname.table import (
+from custom_components.linkname.protocol import table as table_module
+from custom_components.linkname.protocol.auth import Key, pseudo_header, sign
+from custom_components.linkname.protocol.codec import Message, Reason, encode
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    GOODBYE,
+    GROUP,
+    PORT,
+    QUERY,
+)
+from custom_components.linkname.protocol.table import (
     AddressChanged,
     Change,
     Conflict,

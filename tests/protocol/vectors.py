@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from linkname.codec import Auth, Message, MessageType
+from custom_components.linkname.protocol.codec import Auth, Message, MessageType
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "docs" / "PROTOCOL.md"

@@ -392,6 +392,16 @@ class Endpoint:
         self._reschedule()
         return ok
 
+    def forget(self, host_id: bytes) -> None:
+        """Remove a neighbour from the table (user action); it rejoins if heard.
+
+        Its ``Left("removed")`` goes to ``on_event`` like every table event.
+        """
+        events = self.table.remove(host_id)
+        if events:
+            self._dispatch(events, self._loop.time() if self._loop else 0.0)
+        self._reschedule()
+
     def set_name(self, name: str, now: float | None = None) -> None:
         """Announce under a new name (re-announced at once if running).
 
@@ -757,7 +767,7 @@ class Endpoint:
             self._reschedule()
             return
         if self._was_up:
-            _LOGGER.warning("%s: back up, source %s", self.interface, source)
+            _LOGGER.info("%s: back up, source %s", self.interface, source)
         else:
             _LOGGER.info("%s: up, source %s", self.interface, source)
         self._was_up = True
