@@ -23,8 +23,7 @@ linkname_nss_edit() {  # linkname_nss_edit add|remove FILE
     }
     /^[ \t]*hosts:/ {
         split_comment()
-        sub(/hosts:/, "hosts: ", body)   # "hosts:files" -> "hosts: files"
-        sub(/hosts:  /, "hosts: ", body)
+        if (body ~ /hosts:[^ \t]/) sub(/hosts:/, "hosts: ", body)  # "hosts:files"
         if (mode == "add") {
             if (body ~ /[ \t]linkname([ \t]|\[|$)/) { print; next }
             if (match(body, /[ \t]files([ \t]|\[|$)/)) {
