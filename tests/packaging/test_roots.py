@@ -95,6 +95,15 @@ def test_install_runs_with_the_roots_python(
     if has_nss_module(root):
         assert hosts_line(root) != before
         assert " linkname" in hosts_line(root)
+        # glibc loads the module in every lookup now: others still resolve,
+        # unknown single labels are not found (no daemon, no table).
+        (root.path / "etc/hosts").write_text("127.0.0.1 localhost\n")
+        # DNS comes after linkname: keep its queries on loopback.
+        (root.path / "etc/resolv.conf").unlink(missing_ok=True)
+        (root.path / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")
+        assert "localhost" in root.run("getent", "hosts", "localhost").stdout
+        unknown = root.run("getent", "hosts", "no-such-linkname-host", check=False)
+        assert unknown.returncode == 2
     else:
         assert hosts_line(root) == before
 
