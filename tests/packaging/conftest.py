@@ -95,7 +95,6 @@ class Packages:
 def packages(tmp_path_factory: pytest.TempPathFactory) -> Packages:
     """Run scripts/package once into a temporary dist directory."""
     require_tool("dpkg-deb", "dpkg")
-    require_tool("fakeroot")
     dist = tmp_path_factory.mktemp("dist")
     env = {**os.environ, "LINKNAME_DIST": str(dist)}
     result = subprocess.run(
