@@ -41,6 +41,13 @@ def families_in_code() -> set[str]:
     return used
 
 
+# The multi-interface daemon (branch daemon) follows interfaces with
+# rtnetlink; the units allow AF_NETLINK for it before that code is merged
+# here.  Once the code opens it, it is part of ``used`` and the check below
+# is exact again; delete this set after the merge.
+PENDING = {"AF_NETLINK"}
+
+
 @pytest.mark.parametrize("name", UNITS)
 def test_units_allow_only_the_socket_families_in_use(name: str) -> None:
     """AF_UNIX is always allowed: glibc's if_nametoindex() opens one, and the
@@ -48,7 +55,8 @@ def test_units_allow_only_the_socket_families_in_use(name: str) -> None:
     allowed = set(unit(name)["Service"]["RestrictAddressFamilies"].split())
     used = families_in_code()
     assert "AF_INET6" in used
-    assert allowed == used | {"AF_UNIX"}
+    assert used | {"AF_UNIX"} <= allowed
+    assert allowed - used - {"AF_UNIX"} <= PENDING
 
 
 @pytest.mark.parametrize("name", UNITS)
