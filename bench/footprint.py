@@ -59,6 +59,7 @@ MDNS_GROUP, MDNS_PORT = "ff02::fb", 5353
 INTERVAL = 60.0
 WARMUP = 10.0
 DEBIAN_PYTHON = "/usr/bin/python3"
+RUNTIME_DIR = Path(f"/dev/shm/linkname-footprint-{os.getpid()}")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 AVAHI_CONF = """\
 [server]
@@ -168,7 +169,13 @@ def start_linkname(
     base = [python, "-I", "-c", launcher(core), "announce", "--name", "dut"]
     state = OUT_DIR / "footprint-state"
     state.mkdir(parents=True, exist_ok=True)
-    runs = [[]] if multi else [["--interface", "eth0"], ["--interface", "eth1"]]
+    # The daemon keeps its control socket and table file in a private
+    # runtime directory on tmpfs (as /run/linkname is), not the machine's.
+    runs = (
+        [["--runtime-dir", str(RUNTIME_DIR)]]
+        if multi
+        else [["--interface", "eth0"], ["--interface", "eth1"]]
+    )
     procs = []
     for n, extra in enumerate(runs):
         cmd = [*base, *extra, "--state-file", str(state / f"host-id-{n}.json")]
@@ -464,6 +471,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 daemon.stop(lab)
             neighbours.close()
         result["announcements_sent"] = neighbours.sent
+    shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
     return result
 
 

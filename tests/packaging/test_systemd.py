@@ -7,7 +7,10 @@ runs.  Then the unit the package enabled really runs under its sandbox
 (dynamic user, ProtectSystem=strict, RestrictAddressFamilies=,
 SystemCallFilter=, MemoryDenyWriteExecute=...): its announcements arrive,
 its host ID is kept in the state directory, and ``systemctl stop`` makes it
-say goodbye.
+say goodbye.  With the NSS module and the multi-interface daemon, a
+program in the booted host resolves the peer's name (``getent ahosts``)
+through the table the sandboxed daemon writes and the hosts: line postinst
+added.
 
 While ``linkname announce`` still needs ``--interface`` (before the
 multi-interface daemon), the all-interfaces ``linkname.service`` cannot run,
@@ -29,7 +32,7 @@ import pytest
 
 from tests.netns import Lab, Netns
 from tests.packaging.conftest import Packages, Root, require_tool
-from tests.packaging.test_roots import install, start
+from tests.packaging.test_roots import has_nss_module, install, start
 
 pytestmark = pytest.mark.netns
 
@@ -101,6 +104,16 @@ def booted(root: Root, netns: Netns) -> Iterator[Booted]:
             popen.stdout.close()
 
 
+def resolved(container: Booted, name: str, limit: float = 10.0) -> str:
+    """``getent ahosts NAME`` in the container, once it finds the name."""
+    deadline = time.monotonic() + limit
+    while True:
+        result = container.run("getent", "ahosts", name)
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result.stdout
+        time.sleep(0.2)
+
+
 def test_service_runs_sandboxed_under_systemd(
     debian_root: Root, packages: Packages, fast_lab: Lab
 ) -> None:
@@ -109,17 +122,24 @@ def test_service_runs_sandboxed_under_systemd(
     host, peer = fast_lab.netns("sh"), fast_lab.netns("sp")
     fast_lab.veth(host, "eth0", peer, "eth0")
     address = host.link_local("eth0")
-    peer.link_local("eth0")
+    peer_address = peer.link_local("eth0")
     multi = "--exclude" in root.run("linkname", "announce", "--help").stdout
     unit = "linkname.service" if multi else "linkname@eth0.service"
     watch = start(fast_lab, root, peer.name, "watch", "--json", "--interface", "eth0")
+    peer_name = f"peer-{root.suite}"
+    peer_args = ["--interface", "eth0", "--name", peer_name]
+    peer_args += ["--state-file", "/tmp/peer-host-id.json"]  # another host's ID
+    start(fast_lab, root, peer.name, "announce", *peer_args)
     with booted(root, host) as container:
         container.wait_booted()
         enabled = container.run("systemctl", "is-enabled", "linkname.service")
         assert enabled.stdout.strip() == "enabled"  # by postinst, the Debian way
         if not multi:
             container.run("systemctl", "start", unit, check=True)
-        _, joined = watch.wait_event(lambda e: e.get("event") == "joined", limit=20)
+        _, joined = watch.wait_event(
+            lambda e: e.get("event") == "joined" and e["addresses"][0] == address,
+            limit=20,
+        )
         status = container.run("systemctl", "status", "--no-pager", unit)
         assert joined["addresses"][0] == address, status.stdout
         assert container.run("systemctl", "is-active", unit).stdout.strip() == "active"
@@ -139,11 +159,20 @@ def test_service_runs_sandboxed_under_systemd(
             if line.startswith("Uid:")
         )
         assert uid != "0"  # a dynamic user, not root
+        if multi and has_nss_module(root):
+            # The daemon's table, read through the package's NSS module and
+            # the hosts: line its postinst wrote: every program finds the peer.
+            mode = container.run("stat", "-c", "%a", "/run/linkname/hosts").stdout
+            assert int(mode.strip() or "0", 8) & 0o004, "table not world-readable"
+            assert peer_address in resolved(container, peer_name)
         state = root.path / "var/lib/private/linkname/host-id.json"
         assert state.exists()
         assert joined["host_id"] in state.read_text()
         container.run("systemctl", "stop", unit, check=True)
-        _, left = watch.wait_event(lambda e: e.get("event") == "left", limit=10)
+        _, left = watch.wait_event(
+            lambda e: e.get("event") == "left" and e["host_id"] == joined["host_id"],
+            limit=10,
+        )
         assert left["reason"] == "goodbye"
         journal = container.run(
             "journalctl", "-u", unit, "--no-pager", "-o", "cat"
