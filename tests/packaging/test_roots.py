@@ -179,3 +179,21 @@ def test_purge_removes_what_the_package_added(
     assert (added, gone, changed) == (set(), set(), set())
     assert (root.path / "etc/nsswitch.conf").read_text() == nsswitch
     assert root.run("dpkg-query", "-W", "linkname", check=False).returncode == 1
+
+
+def test_the_readmes_apt_command_installs_it(
+    debian_root: Root, packages: Packages
+) -> None:
+    """``sudo apt install ./linkname_<version>_<arch>.deb``, as the README
+    says: apt finds every dependency installed and downloads nothing (DNS
+    points at loopback, so it could not reach an archive anyway)."""
+    root = debian_root
+    (root.path / "etc/resolv.conf").unlink(missing_ok=True)
+    (root.path / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")
+    shutil.copy(packages.deb, root.path / "tmp")
+    result = root.run(
+        "sh", "-c", f"cd /tmp && apt-get install -y ./{packages.deb.name}"
+    )
+    assert "0 upgraded, 1 newly installed" in result.stdout
+    version = root.run("linkname", "--version").stdout.strip()
+    assert version == f"linkname {packages.version}"
