@@ -1,0 +1,1 @@
+"""Tests of the packages scripts/package builds (wheel, sdist, zipapp, .deb)."""
