@@ -76,6 +76,19 @@ def test_key_folds_case_and_compatibility_forms() -> None:
     assert name_key("\u0390") == name_key("\u03aa\u0301")  # issue 9, section 4
 
 
+def test_keys_that_fold_to_capitals_parse() -> None:
+    """Case folding maps Cherokee small letters to the capitals (U+AB70 ->
+    U+13A0): such a key is folded although it is not "lower case"; only an
+    ASCII capital or a dot makes a key bad, as in the module."""
+    assert name_key("\uab70") == "\u13a0"
+    parsed = parse_table(format_table([rec("\uab70")]), NOW)
+    assert [r.name for r in parsed] == ["\uab70"]
+    with pytest.raises(HostsFileError, match="bad key"):
+        parse_table(
+            b"linkname-hosts 1\nKitchen\t1800000180\tk\tfe80::1%3\nend 1\n", NOW
+        )
+
+
 def test_records_that_cannot_be_represented_are_left_out() -> None:
     assert format_record(rec("a\u2024b")) is None  # NFKC makes a dot
     assert format_record(rec(addresses=("fe80::1",), ifindex=0)) is None  # no scope

@@ -19,6 +19,7 @@ import importlib
 import logging
 import math
 import os
+import re
 import socket
 import time
 import unicodedata
@@ -87,6 +88,7 @@ def _core_name_key() -> Callable[[str], str] | None:
 
 
 _CORE_NAME_KEY = _core_name_key()
+_DOT_OR_ASCII_CAPITAL = re.compile("[.A-Z]")
 
 
 def name_key(name: str) -> str:
@@ -264,7 +266,10 @@ def parse_table(data: bytes, now: float) -> list[HostRecord]:
         if len(fields) != 4:
             raise HostsFileError(f"record has {len(fields)} fields: {line!r}")
         key, expiry, name, addresses = fields
-        if not _text_ok(key, MAX_KEY_BYTES) or "." in key or key != key.lower():
+        # As the module: no dot and no ASCII capital (a key is folded, but
+        # Unicode folding leaves some letters in upper case: Cherokee folds
+        # to its capitals, so a general "is lower case" test is wrong).
+        if not _text_ok(key, MAX_KEY_BYTES) or _DOT_OR_ASCII_CAPITAL.search(key):
             raise HostsFileError(f"bad key {key!r}")
         if not _decimal_ok(expiry, MAX_EXPIRY, allow_zero=False):
             raise HostsFileError(f"bad expiry {expiry!r}")
