@@ -326,13 +326,14 @@ class LinknameCoordinator:
                     heard=event.reason is LeftReason.GOODBYE,
                 )
         elif isinstance(event, Conflict):
-            newcomer = next(h for h in (*event.host_ids, b"") if h != event.holder)
+            # The other of the pair: a newcomer, or the holder that left.
+            other = next(h for h in (*event.host_ids, b"") if h != event.holder)
             _LOGGER.info(
-                "Two hosts announce the name %s on %s: %s holds it, %s is new",
+                "Two hosts announce the name %s on %s: %s holds it (the other: %s)",
                 event.name,
                 self.interface,
                 event.holder.hex(),
-                newcomer.hex() or "-",
+                other.hex() or "-",
             )
 
     def _heard(self, neighbour: Neighbour) -> None:

@@ -239,9 +239,12 @@ def test_same_name_flood_keeps_home_assistant_responsive(
         assert name_conflict_issues(world.api) == issues_before
         lines = conflict_lines(world)[lines_before:]
         REPORT.fact("same-name flood: conflict reports in HA's log", len(lines))
-        # One report for the contested name, not one per pair of hosts (the
-        # holder, the first host, stays: no holder change to report).
-        assert [(n.casefold(), i) for n, i in lines] == [(NAME, "eth0")], lines
+        # Reports for the contested name, not one per pair of hosts: one when
+        # it became contested, and one more for each holder change (hosts
+        # heard in the same read batch share a time, and the lower host ID of
+        # those holds the name): a few at most.
+        assert {(n.casefold(), i) for n, i in lines} == {(NAME, "eth0")}, lines
+        assert 1 <= len(lines) <= 8, lines
         assert world.linkname_problems() == []
         assert diag["available"] is True
     finally:
@@ -256,8 +259,15 @@ def test_same_name_flood_keeps_home_assistant_responsive(
         )
         REPORT.fact("same-name flood: devices deleted afterwards", removed)
         REPORT.step("same-name flood: deleting its devices", time.monotonic() - cleaned)
+    # Back to where it was: deleting a device removes its table entry (the
+    # endpoint's forget), the last of them may still be on its way.
+    world.wait(
+        lambda: world.diagnostics()["table_size"] == start["table_size"],
+        10.0,
+        "the flood's table entries removed with their devices",
+        step=0.2,
+    )
     after = world.diagnostics()
-    assert after["table_size"] == start["table_size"]
     assert len(after["neighbours"]) == len(start["neighbours"])
     _round_trips(pinger, flood)
 
