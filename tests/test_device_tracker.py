@@ -13,6 +13,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from custom_components.linkname.const import CONF_AWAY_AFTER, CONF_TRACK_NEW, DOMAIN
+from custom_components.linkname.coordinator import MAX_PER_NAME
 from tests.conftest import Fake, add_entry
 
 
@@ -267,3 +268,43 @@ async def test_manufacturer_comes_from_the_announcement(
     peer.announce()
     await hass.async_block_till_done()
     assert device().manufacturer is None
+
+
+async def test_a_name_gets_at_most_max_per_name_devices(
+    fake: Fake, hass: HomeAssistant
+) -> None:
+    """A same-name flood (issue 9) makes a few devices, not one per host ID.
+
+    The table keeps every host (its conflict bookkeeping is per name); Home
+    Assistant tracks MAX_PER_NAME of them, counts the rest, and takes the
+    next one when a tracked one is forgotten or renames away.
+    """
+    entry = await add_entry(hass)
+    coordinator = entry.runtime_data
+    spellings = ["dup", "DUP", "Dup", "dUp", "duP", "DUp", "DuP", "dUP"]
+    peers = [fake.endpoint.peer(0x100 + n, spellings[n % 8]) for n in range(12)]
+    for peer in peers:
+        peer.announce()
+    await hass.async_block_till_done()
+    tracked = [p for p in peers if tracker_id(hass, p.host_id)]
+    assert tracked == peers[:MAX_PER_NAME]
+    assert len(fake.endpoint.table) == 12
+    assert coordinator.not_tracked_same_name == 12 - MAX_PER_NAME
+    assert len(
+        dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    ) == (
+        1 + MAX_PER_NAME  # the interface's own device and the tracked ones
+    )
+    # Forgetting one frees its place for the next host heard with the name.
+    coordinator.forget(peers[0].host_id.hex())
+    peers[MAX_PER_NAME].announce()
+    # A tracked one that renames away frees another place.
+    peers[1].name = "elsewhere"
+    peers[1].announce()
+    peers[MAX_PER_NAME + 1].announce()
+    peers[MAX_PER_NAME + 2].announce()
+    await hass.async_block_till_done()
+    assert tracker_id(hass, peers[MAX_PER_NAME].host_id)
+    assert tracker_id(hass, peers[MAX_PER_NAME + 1].host_id)
+    assert not tracker_id(hass, peers[MAX_PER_NAME + 2].host_id)
+    assert coordinator.diagnostics()["not_tracked_same_name"] == 12 - MAX_PER_NAME + 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
@@ -74,6 +75,11 @@ from .protocol.table import (
 _LOGGER = logging.getLogger(__name__)
 
 SAVE_DELAY = 30.0
+# Neighbours HA tracks per name (compared by name key): the holder and a few
+# more.  Conforming hosts never share a name for long (a newcomer takes a free
+# NAME-N, spec 6.3), so more is a misconfigured or hostile host; without the
+# cap a same-name flood made a device and entities for every host ID.
+MAX_PER_NAME = 4
 RESTORE_CHUNK = 200  # stored neighbours read and restored per loop step
 STALE_CHECK_INTERVAL_S = 6 * 3600
 _HEARD = (Joined, Refreshed, Updated, Renamed, AddressChanged)
@@ -135,6 +141,10 @@ class LinknameCoordinator:
         # Announcements of new hosts not tracked: HA already keeps as many
         # neighbours as the table may hold (memory stays bounded in a flood).
         self.not_tracked = 0
+        # Announcements of new hosts not tracked because MAX_PER_NAME already
+        # share their name; and how many tracked neighbours share each name.
+        self.not_tracked_same_name = 0
+        self._per_name: Counter[str] = Counter()
 
     # -- configuration, applied live -----------------------------------------
 
@@ -255,6 +265,7 @@ class LinknameCoordinator:
             if count % RESTORE_CHUNK == 0:
                 await asyncio.sleep(0)  # 1,000 in one go held the loop ~10 ms
         self.online = sum(1 for known in self.known.values() if known.present)
+        self._per_name = Counter(name_key(known.name) for known in self.known.values())
         self._update_interface_device()
         try:
             await self.endpoint.start()
@@ -346,6 +357,11 @@ class LinknameCoordinator:
             if len(self.known) >= self.table.capacity:
                 self._not_tracked(neighbour)
                 return
+            key = name_key(neighbour.name)
+            if self._per_name[key] >= MAX_PER_NAME:
+                self._not_tracked_same_name(neighbour)
+                return
+            self._per_name[key] += 1
             known = Known(
                 host,
                 neighbour.name,
@@ -356,6 +372,7 @@ class LinknameCoordinator:
             self.known[host] = known
         elif known.name != neighbour.name:
             known.named_since = now
+            self._renamed(known.name, neighbour.name)
         changed = known.update_from(neighbour) or is_new
         if changed and not is_new:
             self._update_device(known)
@@ -393,6 +410,29 @@ class LinknameCoordinator:
                 neighbour.name,
                 neighbour.link_local,
             )
+
+    def _not_tracked_same_name(self, neighbour: Neighbour) -> None:
+        """More hosts announce one name than HA gives devices to."""
+        self.not_tracked_same_name += 1
+        if self.not_tracked_same_name == 1:
+            _LOGGER.warning(
+                "More than %d hosts announce the name %s on %s: further ones "
+                "(such as %s) are not tracked; set a shared key to keep "
+                "unknown hosts out",
+                MAX_PER_NAME,
+                neighbour.name,
+                self.interface,
+                neighbour.link_local,
+            )
+
+    def _renamed(self, old: str, new: str) -> None:
+        """Keep the per-name count of a tracked neighbour that renamed."""
+        old_key, new_key = name_key(old), name_key(new)
+        if old_key != new_key:
+            self._per_name[old_key] -= 1
+            if self._per_name[old_key] <= 0:
+                del self._per_name[old_key]
+            self._per_name[new_key] += 1
 
     def _update_device(self, known: Known) -> None:
         """Renames and new addresses update the same device, never a new one."""
@@ -544,6 +584,11 @@ class LinknameCoordinator:
     def forget(self, host: str) -> None:
         """Forget a neighbour (its device was deleted); it rejoins if heard."""
         known = self.known.pop(host, None)
+        if known is not None:
+            key = name_key(known.name)
+            self._per_name[key] -= 1
+            if self._per_name[key] <= 0:
+                del self._per_name[key]
         try:
             host_id = bytes.fromhex(host)
         except ValueError:
@@ -581,6 +626,7 @@ class LinknameCoordinator:
             "table_size": len(self.table),
             "table_capacity": self.table.capacity,
             "not_tracked": self.not_tracked,
+            "not_tracked_same_name": self.not_tracked_same_name,
             "signed_mode": self.table.signed_mode,
             "neighbours": [asdict(k) for k in self.known.values()],
         }
