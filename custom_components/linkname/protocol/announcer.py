@@ -14,7 +14,6 @@ announce (section 6.3).  :class:`linkname.host.Host` wires them together.
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -86,6 +85,12 @@ def suffixed_name(base: str, n: int) -> str:
     while len((base + suffix).encode("utf-8")) > MAX_NAME_BYTES:
         base = base[:-1]
     return (base.rstrip() or "host") + suffix
+
+
+def new_boot_id() -> int:
+    """A random 32-bit boot ID (what ``secrets.randbits(32)`` gives, without
+    importing secrets: it loads OpenSSL via hmac, see auth._LAZY)."""
+    return random.SystemRandom().getrandbits(32)
 
 
 class SequenceSpace:
@@ -248,7 +253,7 @@ class Announcer:
         self.software = software
         self.manufacturer = manufacturer
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
-        self.boot_id = secrets.randbits(32) if boot_id is None else boot_id
+        self.boot_id = new_boot_id() if boot_id is None else boot_id
         self.sequence = SequenceSpace() if sequence is None else sequence
         # Called with (self, now) when a start's probe ends, just before the
         # first ANNOUNCE: returns the name to announce (a host's NameClaim).

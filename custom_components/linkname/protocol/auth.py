@@ -8,9 +8,6 @@ datagram's last 32 bytes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import socket
 import struct
 from collections import OrderedDict
@@ -21,6 +18,11 @@ from pathlib import Path
 from .codec import Message, Reason
 from .const import AUTH_BODY_LEN, AUTH_MAC_LEN, TLV_AUTH
 from .state import os_error_text, read_small_file
+
+# _LAZY: hashlib, hmac and secrets are imported where a key is used, not
+# here.  They load OpenSSL's libcrypto (about 2 MiB of resident memory, issue
+# 10 section 7), which a daemon without a key never needs;
+# tests/protocol/test_footprint.py keeps it that way.
 
 MIN_KEY_CHARS = 16
 MAX_KEY_CHARS = 256
@@ -57,6 +59,8 @@ class Key:
             )
         if not text.isprintable() or any(ch.isspace() for ch in text):
             raise BadKeyError("a key is printable characters without spaces")
+        import hashlib  # noqa: PLC0415 - lazy, see _LAZY
+
         secret = text.encode("utf-8")
         digest = hashlib.sha256(_KEY_ID_LABEL + secret).digest()
         return cls(secret, int.from_bytes(digest[:2], "big"))
@@ -110,7 +114,7 @@ def key_ring(keys: Iterable[Key]) -> dict[int, Key]:
         known = ring.get(key.key_id)
         if known is None:
             ring[key.key_id] = key
-        elif not hmac.compare_digest(known.secret, key.secret):
+        elif not _same_secret(known.secret, key.secret):
             raise BadKeyError(
                 f"two different keys have the same key ID 0x{key.key_id:04x}; "
                 "replace one of them (generate a new key)"
@@ -118,8 +122,16 @@ def key_ring(keys: Iterable[Key]) -> dict[int, Key]:
     return ring
 
 
+def _same_secret(a: bytes, b: bytes) -> bool:
+    import hmac  # noqa: PLC0415 - lazy, see _LAZY
+
+    return hmac.compare_digest(a, b)
+
+
 def generate_key_text() -> str:
     """A fresh random key in text form (32 URL-safe characters, 192 bits)."""
+    import secrets  # noqa: PLC0415 - lazy, see _LAZY
+
     return secrets.token_urlsafe(24)
 
 
@@ -137,6 +149,8 @@ def pseudo_header(
 def sign(data: bytes, key: Key, pseudo: bytes, timestamp_ms: int) -> bytes:
     """Append an AUTH TLV to the encoded, unsigned message ``data``."""
     signed = data + _AUTH_HEAD.pack(TLV_AUTH, AUTH_BODY_LEN, key.key_id, timestamp_ms)
+    import hmac  # noqa: PLC0415 - lazy, see _LAZY
+
     return signed + hmac.digest(key.secret, pseudo + signed, "sha256")
 
 
@@ -150,6 +164,8 @@ def check_mac(
     key = keys.get(auth.key_id)
     if key is None:
         return Reason.UNKNOWN_KEY
+    import hmac  # noqa: PLC0415 - lazy, see _LAZY
+
     expected = hmac.digest(key.secret, pseudo + data[:-AUTH_MAC_LEN], "sha256")
     if not hmac.compare_digest(expected, auth.mac):
         return Reason.BAD_SIGNATURE

@@ -8,6 +8,9 @@ on stderr; 3 ``status`` found no daemon.
 
 from __future__ import annotations
 
+from . import _lean  # noqa: F401 - before asyncio, see its docstring
+
+# isort: split
 import argparse
 import asyncio
 import contextlib

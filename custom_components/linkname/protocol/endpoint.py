@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import errno
 import logging
-import secrets
+import os
 import socket
 import struct
 import time
@@ -276,7 +276,7 @@ class Endpoint:
         self._querier = (
             announcer
             or querier
-            or Announcer(host_id=own or secrets.token_bytes(16), name="linkname-query")
+            or Announcer(host_id=own or os.urandom(16), name="linkname-query")
         )
         if table is None:
             table = NeighbourTable(keys=() if key is None else (key,))

@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
+from os import urandom
 from types import MappingProxyType
 
 from .announcer import (
     Announcer,
     NameClaim,
     SequenceSpace,
+    new_boot_id,
     same_name,
     validate_attributes,
 )
@@ -95,14 +96,14 @@ class Host:
         clock: Callable[[], float] = time.monotonic,
         rename: bool = True,
     ) -> None:
-        host_id = secrets.token_bytes(HOST_ID_LEN) if host_id is None else host_id
+        host_id = urandom(HOST_ID_LEN) if host_id is None else host_id
         if len(host_id) != HOST_ID_LEN:
             raise ValueError(f"host_id must be {HOST_ID_LEN} bytes")
         key_list = list(keys)
         self.keys = key_ring(key_list)
         self.signing_key: Key | None = key_list[0] if key_list else None
         self.host_id = host_id
-        self.boot_id = secrets.randbits(32) if boot_id is None else boot_id
+        self.boot_id = new_boot_id() if boot_id is None else boot_id
         self.sequence = SequenceSpace()
         self.capacity = capacity
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -145,7 +144,7 @@ def read_host_id(path: Path) -> bytes | None:
 def _create(path: Path, host_id: bytes) -> None:
     """Write a new state file atomically; FileExistsError if one appeared."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -175,7 +174,7 @@ def load_or_create_host_id(path: Path | None = None) -> bytes:
     if host_id is not None:
         return host_id
     try:
-        _create(path, secrets.token_bytes(HOST_ID_LEN))
+        _create(path, os.urandom(HOST_ID_LEN))
     except FileExistsError:
         pass  # created concurrently: use that one
     except OSError as err:
