@@ -374,6 +374,36 @@ async def test_resolve(link_pair: tuple[Netns, Netns]) -> None:
     assert 0.35 <= waited < 1.0
 
 
+@netns
+@sockets
+async def test_resolve_wakes_on_an_answer_equal_by_name_key(
+    link_pair: tuple[Netns, Netns],
+) -> None:
+    """Issue 9, section 4: "\u0390" and "\u03aa\u0301" are one name (NFKC +
+    casefold); an answer spelt the other way ends the wait at once, not at
+    the timeout."""
+    a, b = link_pair
+    with peer_in(b) as peer, a.entered():
+        peer.name = "\u03aa\u0301"
+        endpoint = Endpoint("eth0", query_on_up=False)
+        await endpoint.start()
+        try:
+            started = time.monotonic()
+            task = asyncio.create_task(endpoint.resolve("\u0390", 5.0))
+            query, meta, _ = await peer.recv()
+            assert query.query_name == "\u0390"
+            peer.send(
+                encode(peer.message(flags=FLAG_RESPONSE)),
+                (meta.source, meta.source_port),
+            )
+            found = await task
+            took = time.monotonic() - started
+        finally:
+            await endpoint.close()
+    assert [n.name for n in found] == ["\u03aa\u0301"]
+    assert took < 2.0  # the grace after an answer, not the 5 s timeout
+
+
 # -- shutdown -----------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from .announcer import GOODBYE_SPACING, Announcer, Transmit
 from .auth import Key, pseudo_header, sign
 from .codec import EncodeError, Reason, encode, validate_name
 from .const import GROUP, MAX_DATAGRAM, PORT
+from .names import name_key
 from .state import os_error_text
 from .table import (
     AddressChanged,
@@ -441,7 +442,7 @@ class Endpoint:
             return hits
         loop = self._loop
         deadline = loop.time() + timeout
-        folded = name.casefold()
+        folded = name_key(name)
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.setdefault(folded, []).append(waiter)
         try:
@@ -557,7 +558,7 @@ class Endpoint:
                 if self.announcer is not None and self._state == UP:
                     self.announcer.query_received(event.message, event.meta, now)
             elif self._waiters and isinstance(event, _NAMED_EVENTS):
-                for waiter in self._waiters.get(event.neighbour.name.casefold(), ()):
+                for waiter in self._waiters.get(name_key(event.neighbour.name), ()):
                     if not waiter.done():
                         waiter.set_result(None)
             if self.on_event is not None:
