@@ -376,6 +376,36 @@ async def test_resolve(link_pair: tuple[Netns, Netns]) -> None:
 
 @netns
 @sockets
+async def test_own_host_id_from_another_address_is_dropped_as_such(
+    link_pair: tuple[Netns, Netns],
+) -> None:
+    """Issue 9, section 3: the endpoint tells its table its own addresses;
+    our host ID from another one (our other interface on the link, or an
+    impostor) is dropped as own_host_id, never taken as a neighbour."""
+    a, b = link_pair
+    seen = Recorder()
+    with peer_in(b) as peer, a.entered():
+        peer.host_id = A_ID  # the endpoint's own host ID, from b's address
+        endpoint = Endpoint(
+            "eth0",
+            announcer=make_announcer(),
+            on_event=seen.events.append,
+            query_on_up=False,
+        )
+        await endpoint.start()
+        try:
+            assert endpoint.source is not None
+            assert endpoint.table.own_host_id == A_ID
+            assert endpoint.table.own_addresses == {endpoint.source}
+            peer.send(encode(peer.message()))
+            await wait_for(lambda: endpoint.table.rejected.get(Reason.OWN_HOST_ID))
+        finally:
+            await endpoint.close()
+    assert seen.of(Joined) == []
+
+
+@netns
+@sockets
 async def test_resolve_wakes_on_an_answer_equal_by_name_key(
     link_pair: tuple[Netns, Netns],
 ) -> None:

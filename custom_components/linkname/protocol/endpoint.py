@@ -757,6 +757,14 @@ class Endpoint:
         changed = addresses != self.addresses
         self.source = source
         self.addresses = addresses
+        # Our own datagrams loop back from these; our host ID from any other
+        # address (another of our interfaces on this link) is own_host_id.
+        with contextlib.suppress(ValueError):
+            self.table.own_addresses = {
+                a.split("%", 1)[0]
+                for a in (source, *addresses)
+                if a.lower().startswith("fe80:")
+            }
         announcer = self.announcer
         if self._state == UP:
             if changed:
