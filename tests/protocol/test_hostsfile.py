@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from custom_components.linkname.protocol import hostsfile
 from custom_components.linkname.protocol.announcer import Announcer
 from custom_components.linkname.protocol.hostsfile import (
+    EXPIRY_MARGIN,
     HEADER,
     MAX_FILE_BYTES,
     HostRecord,
@@ -263,31 +264,39 @@ async def test_writer_follows_the_table(tmp_path: Path) -> None:
     assert names["Alpha"].addresses == ("fe80::2", "2001:db8::1")
     assert names["Alpha"].ifindex == 5
 
-    # refreshed by a few seconds, or another attribute changed: no rewrite
-    alpha.expires += 3
+    # refreshed (even by a lot), or another attribute changed: no rewrite
+    # while the written expiry is far off (re-announcements cost no write)
+    alpha.expires += 100
     endpoint.on_event(Refreshed(alpha))  # type: ignore[operator]
     endpoint.on_event(Updated(alpha, frozenset({"model"})))  # type: ignore[operator]
     await asyncio.sleep(0.2)
     assert writer.writes == 2
-    # refreshed by more than half the TTL: rewritten
+    # but a rewrite comes EXPIRY_MARGIN before the earliest written expiry,
+    # with the table's later one: a live record never expires in the file
+    alpha.expires = loop.time() + 0.3 + EXPIRY_MARGIN
+    endpoint.on_event(Joined(alpha))  # type: ignore[operator]
+    await wait_writes(writer, 3)
     alpha.expires += 100
     endpoint.on_event(Refreshed(alpha))  # type: ignore[operator]
-    await wait_writes(writer, 3)
+    assert writer.writes == 3
+    await wait_writes(writer, 4)
+    names = {r.name: r for r in parse_table(path.read_bytes(), time.time())}
+    assert names["Alpha"].expires >= time.time() + 100
 
     # a burst of events is one write
     for _ in range(50):
         endpoint.on_event(Joined(alpha))  # type: ignore[operator]
     await asyncio.sleep(0.3)
-    assert writer.writes == 4
+    assert writer.writes == 5
 
     # it leaves; the state changes (the endpoint went down): rewritten
     endpoint.table.clear()
     endpoint.on_event(Left(alpha, "goodbye"))  # type: ignore[operator]
-    await wait_writes(writer, 5)
+    await wait_writes(writer, 6)
     assert [r.name for r in parse_table(path.read_bytes(), time.time())] == ["Home"]
     endpoint.state = "down"
     endpoint.on_state("down")  # type: ignore[operator]
-    await wait_writes(writer, 6)
+    await wait_writes(writer, 7)
     assert parse_table(path.read_bytes(), time.time()) == []
 
     writer.close()
@@ -295,7 +304,7 @@ async def test_writer_follows_the_table(tmp_path: Path) -> None:
     endpoint.on_event(Joined(alpha))  # type: ignore[operator]
     writer.request()
     await asyncio.sleep(0.1)
-    assert writer.writes == 6
+    assert writer.writes == 7
 
 
 async def test_writer_refreshes_and_leaves_others_files(tmp_path: Path) -> None:

@@ -50,7 +50,10 @@ MAX_NAME_BYTES = 63
 MAX_ADDRESSES = 16
 MAX_EXPIRY = 2**63 - 1
 MIN_WRITE_INTERVAL = 0.5  # seconds between two rewrites (changes coalesce)
-REFRESH_INTERVAL = 15.0  # rewrite at least this often (own record, drift)
+REFRESH_INTERVAL = 60.0  # rewrite at least this often (wall-clock drift)
+# A rewrite is due this long before the earliest expiry written in the file,
+# so a record whose neighbour the table still holds never expires there.
+EXPIRY_MARGIN = 5.0
 
 _INET6 = socket.AF_INET6
 _INET = socket.AF_INET
@@ -369,9 +372,10 @@ class HostsFileWriter:
     Feed it the table events (:meth:`on_event`, usable as the endpoint's
     ``on_event`` or chained with :func:`chain`). It rewrites the file at
     most every ``min_interval`` seconds when hosts join, leave, rename or
-    change addresses, when a written expiry falls behind by a third of the
-    TTL (so one lost announcement never lets a live record expire), and
-    every ``refresh`` seconds (own record, expiry drift).
+    change addresses, ``EXPIRY_MARGIN`` seconds before the earliest expiry
+    written in the file (then with the table's later expiries: a record the
+    table still holds never expires in the file, and re-announcements alone
+    cause no write), and at least every ``refresh`` seconds (clock drift).
     """
 
     def __init__(
@@ -415,16 +419,14 @@ class HostsFileWriter:
             return
         if isinstance(event, Joined | Left | Renamed | AddressChanged):
             self.request()
-        elif isinstance(event, Refreshed):
-            neighbour = event.neighbour
-            written = self._written.get(neighbour.host_id)
-            loop = self._loop
-            if written is None or loop is None:
-                self.request()
-                return
-            expiry = wall_expiry(neighbour.expires, loop.time(), self.clock())
-            if expiry - written >= max(1.0, neighbour.ttl / 3):
-                self.request()
+        elif (
+            isinstance(event, Refreshed)
+            and event.neighbour.host_id not in self._written
+        ):
+            # A refresh of a host in the file waits for the rewrite due before
+            # the earliest written expiry (see _write); only a host not in
+            # the file yet makes one now.
+            self.request()
 
     def request(self, delay: float = 0.0) -> None:
         """Rewrite soon: after ``delay``, and not before ``min_interval``."""
@@ -482,6 +484,10 @@ class HostsFileWriter:
                 for n in source.table:
                     written[n.host_id] = wall_expiry(n.expires, now, wall)
             self._written = written
+            earliest = min((r.expires for r in records), default=math.inf)
+            due = earliest - wall - EXPIRY_MARGIN
+            self.request(max(0.0, min(self.refresh, due)))
+            return
         self.request(self.refresh)
 
     def _warn(self, err: OSError) -> None:
