@@ -200,17 +200,6 @@ def test_conflict_reported_once_per_name_with_its_holder() -> None:
     ]
 
 
-def test_clear_conflicts_reports_again() -> None:
-    table = NeighbourTable()
-    feed(table, announce(1, name="pi"), now=0.0)
-    feed(table, announce(2, name="pi"), now=1.0)
-    table.clear_conflicts()
-    events = feed(table, announce(3, name="pi"), now=2.0)
-    assert [e for e in events if isinstance(e, Conflict)] == [
-        Conflict("pi", (hid(1), hid(3)), holder=hid(1))
-    ]
-
-
 def test_rename_moves_between_name_groups() -> None:
     table = NeighbourTable()
     feed(table, announce(1, name="pi"), now=0.0)

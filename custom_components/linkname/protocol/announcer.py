@@ -259,7 +259,6 @@ class Announcer:
         # first ANNOUNCE: returns the name to announce (a host's NameClaim).
         self.decide_name = decide_name
         self.started = False
-        self.sent_announcements = 0
         self._announce_at: list[float] = []  # sorted multicast ANNOUNCE times
         self._probe_until: float | None = None  # the probe of a (re)start
         self._query_at: float | None = None
@@ -425,7 +424,6 @@ class Announcer:
                     self.name = validate_name(self.decide_name(self, now))
             self._announce_at = [t for t in self._announce_at if t > now]
             out.append(Transmit(self._announcement()))
-            self.sent_announcements += 1
             if not self._announce_at:
                 # The first periodic ANNOUNCE is one jittered interval after
                 # the last one of a burst (5.2).

@@ -168,7 +168,6 @@ _ALLOWED: dict[int, frozenset[int]] = {
     GOODBYE: frozenset({TLV_NAME, TLV_AUTH}),
     QUERY: frozenset({TLV_QUERY_NAME, TLV_AUTH}),
 }
-_KNOWN = frozenset().union(*_ALLOWED.values())
 
 
 def _text(raw: bytes, limit: int, reason: Reason) -> str:

@@ -35,13 +35,6 @@ TLV_MANUFACTURER: Final = 0x13  # revision 2
 TLV_AUTH: Final = 0x20
 CRITICAL: Final = 0x80
 
-ATTRIBUTE_TLVS: Final = {
-    TLV_MODEL: "model",
-    TLV_OS: "os",
-    TLV_SOFTWARE: "software",
-    TLV_MANUFACTURER: "manufacturer",
-}
-
 MAX_NAME_BYTES: Final = 63
 MAX_ATTRIBUTE_BYTES: Final = 64
 MAX_ADDRESSES: Final = 16

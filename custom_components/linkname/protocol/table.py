@@ -148,8 +148,8 @@ class Conflict:
 
     Conflicts are kept per name, not per pair of hosts.  One is reported
     when a name becomes contested (a second host ID announces it), again
-    when the holder of a contested name changes (the holder left), and again
-    after :meth:`NeighbourTable.clear_conflicts` when a host takes the name.
+    and again when the holder of a contested name changes (the holder left,
+    or a host heard at the same time with a lower host ID).
 
     ``holder`` is the host ID of the established holder: of the hosts that
     announce the name, the one that has announced it longest (earliest time
@@ -209,7 +209,7 @@ class _Group:
 
     members: dict[bytes, float]
     heap: list[tuple[float, bytes]]
-    reported: int  # generation of the last Conflict report
+    reported: bool  # its Conflict was reported
 
 
 _Single: TypeAlias = tuple[float, bytes]  # (since, host ID): an uncontested name
@@ -312,7 +312,6 @@ class NeighbourTable:
         # of hosts announcing it (_Group).
         self._groups: dict[str, _Group | _Single] = {}
         self._contested: set[str] = set()  # keys of groups with 2+ members
-        self._generation = 0  # bumped by clear_conflicts
         self._sources: dict[str, bytes] = {}  # link-local source text -> packed
         self._limiter = _SourceLimiter(new_per_source_per_minute)
         self._replay = ReplayGuard(capacity=max(4 * capacity, 1024))
@@ -779,7 +778,7 @@ class NeighbourTable:
             # Contested from now on.
             old_since, old_holder = group
             group = _Group(
-                {old_holder: old_since}, [(old_since, old_holder)], self._generation - 1
+                {old_holder: old_since}, [(old_since, old_holder)], reported=False
             )
             groups[key] = group
             self._contested.add(key)
@@ -793,9 +792,9 @@ class NeighbourTable:
             group.heap = heap = [(s, h) for h, s in members.items()]
             heapq.heapify(heap)
         holder = self._holder(group)
-        if group.reported == self._generation and holder == old_holder:
+        if group.reported and holder == old_holder:
             return []  # already reported, and still the same holder
-        group.reported = self._generation
+        group.reported = True
         other = old_holder if holder != old_holder else host_id
         return [Conflict(entry.name, _pair(holder, other), holder)]
 
@@ -817,7 +816,7 @@ class NeighbourTable:
             self._groups[key] = (members[holder], holder)
             self._contested.discard(key)
             return []
-        if not was_holder or group.reported != self._generation:
+        if not was_holder or not group.reported:
             return []
         name = self._entries[holder].name
         return [Conflict(name, _pair(holder, host_id), holder)]
@@ -927,11 +926,6 @@ class NeighbourTable:
         if neighbour.expires < self._scheduled.get(host_id, math.inf):
             self._schedule(host_id, neighbour.expires)
         return True
-
-    def clear_conflicts(self) -> None:
-        """Forget reported conflicts: a host taking a contested name, or a
-        holder change, reports its name's conflict again.  O(1)."""
-        self._generation += 1
 
 
 def _merged(paths: dict[bytes, _Path]) -> tuple[str, ...]:
