@@ -15,6 +15,7 @@ control-socket client, and reports ``sys.modules``.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,16 @@ print(repr(ssl.PROTOCOL_TLS_CLIENT is not None))
 """
 
 
+def _uncovered_env() -> dict[str, str]:
+    """The environment without pytest-cov's subprocess measurement: coverage
+    started in the child imports hashlib itself."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COV_CORE_", "COVERAGE_PROCESS_"))
+    }
+
+
 def _probe(tmp_path: Path) -> tuple[int, list[str], bool]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(tmp_path / "no-daemon")],
@@ -38,6 +49,7 @@ def _probe(tmp_path: Path) -> tuple[int, list[str], bool]:
         text=True,
         timeout=60,
         check=True,
+        env=_uncovered_env(),
     ).stdout.splitlines()
     rc, modules = ast.literal_eval(out[0])
     return rc, modules, ast.literal_eval(out[1])
