@@ -36,9 +36,10 @@ BURST = (0.0, 1.0, 2.0)  # a change burst: seconds after the change, each + jitt
 START_JITTER = 0.25
 # Start (section 5.1): the start QUERY doubles as the probe for the host's
 # name; the first ANNOUNCE waits PROBE_WAIT for the answers (sent 20 to 120 ms
-# after the QUERY) plus FIRST_JITTER, so it leaves within 250 ms of the start.
-PROBE_WAIT = 0.2
-FIRST_JITTER = 0.05
+# after the QUERY) plus FIRST_JITTER, so it leaves within 180 ms of the start
+# (a command then announces within 300 ms of being started: issue 10).
+PROBE_WAIT = 0.15
+FIRST_JITTER = 0.03
 START_ANNOUNCEMENTS = (PROBE_WAIT, 1.0, 2.0)  # seconds after start, each + jitter
 # Two hosts that claim one name within this long of each other started
 # together: the greater host ID yields (section 6.3).
