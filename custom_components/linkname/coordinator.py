@@ -427,12 +427,16 @@ class LinknameCoordinator:
 
     def _renamed(self, old: str, new: str) -> None:
         """Keep the per-name count of a tracked neighbour that renamed."""
-        old_key, new_key = name_key(old), name_key(new)
-        if old_key != new_key:
-            self._per_name[old_key] -= 1
-            if self._per_name[old_key] <= 0:
-                del self._per_name[old_key]
-            self._per_name[new_key] += 1
+        if name_key(old) != name_key(new):
+            self._uncount(old)
+            self._per_name[name_key(new)] += 1
+
+    def _uncount(self, name: str) -> None:
+        """A tracked neighbour no longer announces ``name`` to HA."""
+        key = name_key(name)
+        self._per_name[key] -= 1
+        if self._per_name[key] <= 0:
+            del self._per_name[key]
 
     def _update_device(self, known: Known) -> None:
         """Renames and new addresses update the same device, never a new one."""
@@ -585,10 +589,7 @@ class LinknameCoordinator:
         """Forget a neighbour (its device was deleted); it rejoins if heard."""
         known = self.known.pop(host, None)
         if known is not None:
-            key = name_key(known.name)
-            self._per_name[key] -= 1
-            if self._per_name[key] <= 0:
-                del self._per_name[key]
+            self._uncount(known.name)
         try:
             host_id = bytes.fromhex(host)
         except ValueError:
