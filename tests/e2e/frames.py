@@ -17,7 +17,13 @@ import struct
 import time
 
 from custom_components.linkname.protocol.codec import Message, encode
-from custom_components.linkname.protocol.const import ANNOUNCE, GROUP, HOP_LIMIT, PORT
+from custom_components.linkname.protocol.const import (
+    ANNOUNCE,
+    GOODBYE,
+    GROUP,
+    HOP_LIMIT,
+    PORT,
+)
 from custom_components.linkname.protocol.endpoint import open_rx_socket
 from tests.netns import Netns
 
@@ -77,18 +83,24 @@ def announce(
     host_id: bytes | None = None,
     ttl: int = 180,
     seq: int = 1,
+    boot_id: int | None = None,
 ) -> bytes:
     """A valid, unsigned ANNOUNCE from ``source`` (its first address)."""
     message = Message(
         ANNOUNCE,
         host_id or os.urandom(16),
-        int.from_bytes(os.urandom(4)),
+        int.from_bytes(os.urandom(4)) if boot_id is None else boot_id,
         seq,
         ttl,
         name=name,
         addresses=(source,),
     )
     return encode(message)
+
+
+def goodbye(host_id: bytes, boot_id: int, seq: int) -> bytes:
+    """A valid, unsigned GOODBYE of that host (after its ANNOUNCE ``seq - 1``)."""
+    return encode(Message(GOODBYE, host_id, boot_id, seq))
 
 
 class Injector:

@@ -30,10 +30,8 @@ from typing import Any
 import pytest
 
 from custom_components.linkname.coordinator import MAX_PER_NAME
-from custom_components.linkname.protocol.codec import Message, encode
-from custom_components.linkname.protocol.const import ANNOUNCE, GOODBYE
 from tests.e2e.conftest import World
-from tests.e2e.frames import Injector, random_link_local, udp6_frame
+from tests.e2e.frames import Injector, announce, goodbye, random_link_local, udp6_frame
 from tests.e2e.ha import Api, HassError
 from tests.e2e.report import REPORT
 
@@ -169,14 +167,10 @@ class Flood:
             host_id = os.urandom(16)
             boot_id = int.from_bytes(os.urandom(4))
             name = names[n % len(names)]
-            payload = encode(
-                Message(
-                    ANNOUNCE, host_id, boot_id, 1, TTL, name=name, addresses=(source,)
-                )
-            )
+            payload = announce(source, name, host_id=host_id, ttl=TTL, boot_id=boot_id)
             port = 40000 + n % 20000
             frames.append(udp6_frame(mac, source, port, payload))
-            bye = encode(Message(GOODBYE, host_id, boot_id, 2))
+            bye = goodbye(host_id, boot_id, 2)
             goodbyes.append(udp6_frame(mac, source, port, bye))
             host_ids.append(host_id)
         return cls(frames, host_ids, sources, goodbyes)
