@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
+from custom_components.linkname.protocol.auth import Key
+
 try:
     from tests.netns import fast_lab, lab, link_pair
 except ModuleNotFoundError:  # the repository root is not on sys.path
@@ -38,3 +40,15 @@ def unix_sockets(socket_enabled: None) -> Iterator[None]:
         yield
     finally:
         pytest_socket.socket_allow_hosts(["127.0.0.1"])
+
+
+@pytest.fixture(scope="session")
+def colliding_keys() -> tuple[Key, Key]:
+    """Two different keys with the same 16-bit key ID (found by search, once)."""
+    seen: dict[int, Key] = {}
+    for n in range(100_000):
+        key = Key.from_text(f"collision-search-key-{n:06d}")
+        if key.key_id in seen:
+            return seen[key.key_id], key
+        seen[key.key_id] = key
+    raise AssertionError("no collision found")

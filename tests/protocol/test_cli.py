@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from custom_components.linkname.protocol import __version__
+from custom_components.linkname.protocol.auth import Key
 from custom_components.linkname.protocol.cli import (
     event_json,
     main,
@@ -233,10 +234,10 @@ def test_unknown_interface_is_named_not_errno(
         assert lines == ["linkname: error: no such interface: eth9"], lines
 
 
-def test_key_id_collision_is_refused(tmp_path: Path) -> None:
-    from tests.protocol.test_auth import colliding_keys
-
-    first, second = colliding_keys()
+def test_key_id_collision_is_refused(
+    tmp_path: Path, colliding_keys: tuple[Key, Key]
+) -> None:
+    first, second = colliding_keys
     paths = []
     for n, key in enumerate((first, second)):
         path = tmp_path / f"k{n}"

@@ -172,7 +172,9 @@ async def test_remove_interface_and_close() -> None:
     assert list(host.endpoints) == []
 
 
-def test_keys_first_signs_collisions_refused() -> None:
+def test_keys_first_signs_collisions_refused(
+    colliding_keys: tuple[Key, Key],
+) -> None:
     one = Key.from_text("host-test-key-number-one-0123")
     two = Key.from_text("host-test-key-number-two-0123")
     host = Host(host_id=ME, name="x", keys=[one, two, one])
@@ -180,20 +182,9 @@ def test_keys_first_signs_collisions_refused() -> None:
     endpoint = host.add_interface("eth0")
     assert endpoint.key == one
     assert set(endpoint.table.keys) == {one.key_id, two.key_id}
-    a, b = colliding_keys()
+    a, b = colliding_keys
     with pytest.raises(BadKeyError, match=f"same key ID 0x{a.key_id:04x}"):
         Host(host_id=ME, keys=[a, b])
-
-
-def colliding_keys() -> tuple[Key, Key]:
-    """Two different keys with the same 16-bit key ID (found by search)."""
-    seen: dict[int, Key] = {}
-    for n in range(100_000):
-        key = Key.from_text(f"collision-search-key-{n:06d}")
-        if key.key_id in seen:
-            return seen[key.key_id], key
-        seen[key.key_id] = key
-    raise AssertionError("no collision found")
 
 
 def test_bad_configuration_is_value_error() -> None:
