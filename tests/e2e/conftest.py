@@ -121,6 +121,22 @@ class World:
         result: dict[str, Any] = self.api.diagnostics(self.entry_id)["runtime"]
         return result
 
+    def settled_diagnostics(self, limit: float = 20.0) -> dict[str, Any]:
+        """Diagnostics once Home Assistant has read what reached its socket
+        (the received counter holds still for 0.3 s)."""
+
+        def settled() -> dict[str, Any] | None:
+            first = self.diagnostics()
+            time.sleep(0.3)
+            second = self.diagnostics()
+            same = first["socket"]["received"] == second["socket"]["received"]
+            return second if same else None
+
+        result: dict[str, Any] = self.wait(
+            settled, limit, "received counter settles", step=0.0
+        )
+        return result
+
     def try_diagnostics(self) -> dict[str, Any] | None:
         """Diagnostics, or None while the entry is (re)loading."""
         try:

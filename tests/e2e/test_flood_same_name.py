@@ -282,16 +282,7 @@ def _read_and_kept(world: World, start: dict[str, Any], flood: Flood) -> dict[st
 
     # Home Assistant has read the flood (the counter settles) and is not
     # frozen: its diagnostics answer, and quickly after it.
-    def settled() -> dict[str, Any] | None:
-        first = world.diagnostics()
-        time.sleep(0.3)
-        second = world.diagnostics()
-        same = first["socket"]["received"] == second["socket"]["received"]
-        return second if same else None
-
-    diag: dict[str, Any] = world.wait(
-        settled, 20.0, "received counter settles", step=0.0
-    )
+    diag = world.settled_diagnostics()
     after = max(world.api.ping() for _ in range(20))
     REPORT.step("API round trip after the same-name flood (max of 20)", after, LIMIT)
     assert after < LIMIT

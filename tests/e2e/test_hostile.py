@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -156,14 +155,7 @@ def _flood(world: World, injector: Injector) -> None:
     assert during < 2.0
 
     # Home Assistant has read what reached its socket (the counter settles).
-    def settled() -> dict[str, Any] | None:
-        first = world.diagnostics()
-        time.sleep(0.3)
-        second = world.diagnostics()
-        same = first["socket"]["received"] == second["socket"]["received"]
-        return second if same else None
-
-    diag = world.wait(settled, 20.0, "received counter settles", step=0.0)
+    diag = world.settled_diagnostics()
     after = REPORT.step("API round trip after the flood", world.api.ping(), 1.0)
     assert after < 1.0
     REPORT.fact("flood: datagrams read by HA", diag["socket"]["received"] - received)
