@@ -755,11 +755,12 @@ class Endpoint:
                 return
         now = self._loop.time()
         changed = addresses != self.addresses
+        own_changed = changed or source != self.source
         self.source = source
         self.addresses = addresses
         # Our own datagrams loop back from these; our host ID from any other
         # address (another of our interfaces on this link) is own_host_id.
-        with contextlib.suppress(ValueError):
+        if own_changed:
             self.table.own_addresses = {
                 a.split("%", 1)[0]
                 for a in (source, *addresses)
