@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custom_components.linkname.protocol import hostsfile
+from custom_components.linkname.protocol import names as core_names
 from custom_components.linkname.protocol.announcer import Announcer
 from custom_components.linkname.protocol.hostsfile import (
     EXPIRY_MARGIN,
@@ -366,8 +367,8 @@ def test_the_holder_of_a_contested_name_answers_not_the_smallest_host_id() -> No
     assert record.addresses[0] == "fe80::9"
 
 
-def test_name_key_is_the_cores_when_it_has_one() -> None:
-    core = hostsfile._core_name_key()
-    if core is not None:
-        for name in ("Kitchen", "ＫＩＴＣＨＥＮ", "\u0390", "Straße"):
-            assert name_key(name) == core(name)
+def test_name_key_is_the_cores() -> None:
+    core = core_names.name_key
+    assert hostsfile.name_key is core
+    for name in ("Kitchen", "ＫＩＴＣＨＥＮ", "\u0390", "Straße"):
+        assert name_key(name) == core(name)

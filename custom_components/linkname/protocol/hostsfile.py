@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import math
 import os
 import re
 import socket
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
+from .names import name_key  # the key the file stores (section 4.6)
 from .table import (
     AddressChanged,
     Event,
@@ -78,34 +77,7 @@ class HostRecord:
     ifindex: int
 
 
-def _core_name_key() -> Callable[[str], str] | None:
-    """The core's own name key function (``names.name_key``), if it has one."""
-    for module in (".names", ".codec"):
-        try:
-            found = importlib.import_module(module, __package__).name_key
-        except (ImportError, AttributeError):
-            continue
-        if callable(found):
-            return cast("Callable[[str], str]", found)
-    return None
-
-
-_CORE_NAME_KEY = _core_name_key()
 _DOT_OR_ASCII_CAPITAL = re.compile("[.A-Z]")
-
-
-def name_key(name: str) -> str:
-    """The comparison form of a name stored in the file.
-
-    The core's own key function when it has one (section 4.6: NFKC +
-    casefold), else the same here: NFKC, casefold, NFKC again (casefolding
-    can undo the normalisation: U+0390 folds to U+03B9 U+0308 U+0301).
-    ASCII letters come out in lower case.
-    """
-    if _CORE_NAME_KEY is not None:
-        return _CORE_NAME_KEY(name)
-    nfkc = unicodedata.normalize
-    return nfkc("NFKC", nfkc("NFKC", name).casefold())
 
 
 def by_precedence(table: Iterable[Neighbour]) -> list[Neighbour]:
