@@ -109,8 +109,16 @@ async def test_privileged_command_as_root(
     assert backend.announced == 1
 
 
-_HOG = """
+# The clients start as root and become nobody once their imports are done:
+# the interpreter may sit in a checkout nobody can read (a 0700 clone).
+_AS_NOBODY = "import os\nos.setgroups([])\nos.setgid(65534)\nos.setuid(65534)\n"
+
+_HOG = (
+    """
 import json, socket, sys, time
+"""
+    + _AS_NOBODY
+    + """
 held = []
 for _ in range(int(sys.argv[2])):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -122,6 +130,7 @@ s.connect(sys.argv[1])
 s.sendall(b'{"cmd": "status"}\\n')
 print(s.makefile("rb").readline().decode().strip())
 """
+)
 
 
 def test_one_user_cannot_take_every_slot() -> None:
@@ -143,9 +152,6 @@ def test_one_user_cannot_take_every_slot() -> None:
                     str(path),
                     str(control.MAX_PER_USER),
                     stdout=subprocess.PIPE,
-                    user=65534,
-                    group=65534,
-                    extra_groups=[],
                 )
                 reader = asyncio.ensure_future(proc.communicate())
                 await asyncio.sleep(0.2)
@@ -161,8 +167,12 @@ def test_one_user_cannot_take_every_slot() -> None:
     assert backend.announced == 0
 
 
-_CLIENT = """
+_CLIENT = (
+    """
 import json, socket, sys
+"""
+    + _AS_NOBODY
+    + """
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 f = s.makefile("rwb")
@@ -171,6 +181,7 @@ for cmd in ("announce", "status"):
     f.flush()
     print(f.readline().decode().strip())
 """
+)
 
 
 def test_non_root_may_read_but_not_change() -> None:
@@ -198,9 +209,6 @@ def test_non_root_may_read_but_not_change() -> None:
                     _CLIENT,
                     str(path),
                     stdout=subprocess.PIPE,
-                    user=65534,
-                    group=65534,
-                    extra_groups=[],
                 )
                 out, _ = await asyncio.wait_for(proc.communicate(), 10)
             finally:
