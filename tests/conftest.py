@@ -231,7 +231,7 @@ def fake() -> Iterator[Fake]:
     reset = FakeEndpoint.reset()
     next(reset)
     with (
-        patch("custom_components.linkname.coordinator.Endpoint", FakeEndpoint),
+        patch("custom_components.linkname.protocol.host.Endpoint", FakeEndpoint),
         patch("custom_components.linkname.config_flow.Endpoint", FakeEndpoint),
         patch("custom_components.linkname.config_flow.async_get_adapters", adapters),
     ):

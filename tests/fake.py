@@ -3,8 +3,10 @@
 It replaces the socket half of ``Endpoint`` only.  Datagrams are built with
 the real codec (and signed with the real ``sign`` when a key is given) and
 go through the real ``NeighbourTable.datagram_received``; time moves by
-:meth:`FakeEndpoint.advance`, which runs the table's real ``expire``.  The
-events reach the coordinator's real handler, so what the tests see is what
+:meth:`FakeEndpoint.advance`, which runs the table's real ``expire`` and the
+real announcer (what it would send is kept in ``sent``).  The core's real
+``Host`` builds it and gets its events, so Home Assistant's name is probed
+and defended as on a link; the events reach the coordinator's real handler, so what the tests see is what
 the integration does with real table events, without root, sockets or
 network namespaces.
 """
@@ -112,6 +114,7 @@ class FakeEndpoint:
         self.announced = 0  # announce_now calls that were accepted
         self.names: list[str] = []  # set_name calls
         self.forgotten: list[bytes] = []
+        self.sent: list[Message] = []  # what the announcer sent, in order
         self._state = "down"
         self._offset = 0.0  # advance() moves this endpoint's clock
         self._last_manual = float("-inf")
@@ -139,11 +142,15 @@ class FakeEndpoint:
         if self.table.own_host_id is None and self.announcer is not None:
             self.table.own_host_id = self.announcer.host_id
         self.set_state(FakeEndpoint.start_state)
+        if self.announcer is not None and self._state == "up":
+            self.announcer.set_addresses((OWN_ADDRESS,), self.now())
+            self.announcer.start(self.now())
+            self._poll()
 
     async def close(self) -> None:
         """Stop (the real one says goodbye first)."""
         if self.announcer is not None:
-            self.announcer.stop()
+            self.sent.extend(t.message for t in self.announcer.stop())
         self.running = False
         self.closed += 1
         self._state = "down"
@@ -159,11 +166,11 @@ class FakeEndpoint:
         self.announced += 1
         return True
 
-    def set_name(self, name: str) -> None:
+    def set_name(self, name: str, now: float | None = None) -> None:
         """Announce under a new name."""
         if self.announcer is None:
             raise RuntimeError("no announcer")
-        self.announcer.set_name(name, self.now())
+        self.announcer.set_name(name, self.now() if now is None else now)
         self.names.append(name)
 
     def forget(self, host_id: bytes) -> None:
@@ -204,7 +211,16 @@ class FakeEndpoint:
         self._offset += seconds
         events = self.table.expire(self.now())
         self._dispatch(events)
+        self._poll()
         return events
+
+    def _poll(self) -> None:
+        """Run the announcer up to now, as the endpoint's timer would."""
+        announcer, now = self.announcer, self.now()
+        while announcer is not None and (due := announcer.next_deadline()) is not None:
+            if due > now:
+                break
+            self.sent.extend(t.message for t in announcer.poll(due))
 
     def set_state(self, state: str) -> None:
         """The interface went up or down."""

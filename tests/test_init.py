@@ -13,7 +13,13 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.loader import async_get_integration
 
 from custom_components.linkname import async_remove_config_entry_device
-from custom_components.linkname.const import CONF_NAME, DOMAIN, STORAGE_VERSION
+from custom_components.linkname.const import (
+    CONF_NAME,
+    DEFAULT_INTERVAL,
+    DOMAIN,
+    STORAGE_VERSION,
+)
+from custom_components.linkname.protocol.const import ANNOUNCE, GOODBYE, QUERY
 from custom_components.linkname.protocol.endpoint import EndpointError
 from tests.conftest import HA_HOST_ID, Fake, add_entry, make_entry
 from tests.fake import FakePeer
@@ -238,6 +244,42 @@ async def test_name_conflict_repair_says_who_holds_the_name(
     impostor.goodbye()  # gone: no conflict left
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_home_assistant_probes_then_announces_and_defends_its_name(
+    fake: Fake, hass: HomeAssistant
+) -> None:
+    """The core's Host runs HA's name on the link, as it does for the daemon.
+
+    The start QUERY is the probe and the first ANNOUNCE follows it; a host
+    that begins announcing HA's established name is answered with an ANNOUNCE
+    at once, and HA keeps the name (it never renames itself: the user chose
+    the name, the repair issue tells them).
+    """
+    entry = await add_entry(hass, name="ha-test")
+    endpoint = fake.endpoint
+    assert [(m.type, m.host_id) for m in endpoint.sent] == [(QUERY, HA_HOST_ID)]
+    endpoint.advance(0.1)  # still probing: nothing announced yet
+    assert [m.type for m in endpoint.sent] == [QUERY]
+    endpoint.advance(0.2)
+    announced = [m for m in endpoint.sent if m.type == ANNOUNCE]
+    assert announced
+    assert {(m.name, m.host_id, m.ttl) for m in announced} == {
+        ("ha-test", HA_HOST_ID, 3 * DEFAULT_INTERVAL)  # TTL: three intervals
+    }
+    assert endpoint.announced == 0
+    impostor = endpoint.peer(1, "ha-test")
+    impostor.announce()
+    await hass.async_block_till_done()
+    assert endpoint.announced == 1  # defended at once
+    assert entry.runtime_data.own_name == "ha-test"
+    assert endpoint.announcer is not None
+    assert endpoint.announcer.name == "ha-test"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"name_conflict_{entry.entry_id}")
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert [m.type for m in endpoint.sent[-2:]] == [GOODBYE, GOODBYE]
 
 
 async def test_a_neighbour_that_held_the_name_first_is_the_holder(

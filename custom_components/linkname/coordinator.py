@@ -1,12 +1,14 @@
 """The listener coordinator: one per config entry, that is per interface.
 
-It owns the protocol endpoint (socket, neighbour table, announcer) and turns
-the table's events into what Home Assistant shows: which neighbours exist,
-whether each is home, and what each is called.  The table is the one expiry
-engine: a neighbour is away when the table says it left (goodbye, or silent
-for its TTL or the "away after" option).  It is push-based: nothing polls.
-Entities subscribe through the dispatcher and write state only when
-something a user can see changes.
+It owns the core's :class:`~.protocol.host.Host` (Home Assistant's identity
+on the link: host ID, boot ID, sequence numbers, key, name and the name's
+defence), which builds the interface's endpoint (socket, neighbour table,
+announcer), and it turns the table's events into what Home Assistant shows:
+which neighbours exist, whether each is home, and what each is called.
+The table is the one expiry engine: a neighbour is away when the table says
+it left (goodbye, or silent for its TTL or the "away after" option).  It is
+push-based: nothing polls.  Entities subscribe through the dispatcher and
+write state only when something a user can see changes.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from .device import Known, interface_device_info, neighbour_device_info
 from .protocol.announcer import Announcer
 from .protocol.auth import Key
 from .protocol.endpoint import Endpoint, EndpointError
+from .protocol.host import Host
 from .protocol.names import name_key
 from .protocol.table import (
     AddressChanged,
@@ -116,16 +119,17 @@ class LinknameCoordinator:
         self.entry = entry
         self.interface: str = entry.data[CONF_INTERFACE]
         self.host_id = bytes.fromhex(entry.data[CONF_HOST_ID])
-        self.key: Key | None = None
         self.away_after = 0.0
         self.track_new = True
         self.remove_after_days = 0
+        # One table for the entry's lifetime: kept when the host restarts.
         self.table = NeighbourTable(own_host_id=self.host_id)
-        self.announcer: Announcer | None = None
         self._data: dict[str, Any] = {}
-        self._apply_data()
+        self.host = self._make_host()
         self._apply_options()
-        self.endpoint = self._make_endpoint()
+        self.endpoint: Endpoint = self.host.add_interface(
+            self.interface, table=self.table
+        )
         self.known: dict[str, Known] = {}
         self.available = True  # until the endpoint says otherwise
         self._store: Store[dict[str, Any]] = Store(
@@ -148,16 +152,24 @@ class LinknameCoordinator:
 
     # -- configuration, applied live -----------------------------------------
 
-    def _apply_data(self) -> None:
-        """Key, name and publishing from the entry's data (set at reconfigure)."""
+    def _make_host(self) -> Host:
+        """Home Assistant's identity from the entry's data: key, name and
+        publishing (set at setup and reconfigure; a change needs a new host).
+
+        Home Assistant keeps the configured name in a conflict (``rename``
+        False): the user chose it, and the repair issue tells them.
+        """
         data = self.entry.data
         key_text: str = data.get(CONF_KEY) or ""
-        self.key = Key.from_text(key_text) if key_text else None
-        self.table.keys = {self.key.key_id: self.key} if self.key else {}
-        self.announcer = None
-        if data.get(CONF_PUBLISH, True):
-            self.announcer = Announcer(host_id=self.host_id, name=data[CONF_NAME])
         self._data = dict(data)
+        return Host(
+            host_id=self.host_id,
+            name=data[CONF_NAME] if data.get(CONF_PUBLISH, True) else None,
+            keys=[Key.from_text(key_text)] if key_text else [],
+            on_event=self._on_event,
+            on_state=self._on_state,
+            rename=False,
+        )
 
     def _apply_options(self) -> None:
         """Interval, details, away time, tracking, table size: no restart."""
@@ -167,24 +179,27 @@ class LinknameCoordinator:
         self.track_new = bool(options.get(CONF_TRACK_NEW, True))
         self.remove_after_days = int(options.get(CONF_REMOVE_AFTER_DAYS, 0))
         self.table.capacity = int(options.get(CONF_CAPACITY, DEFAULT_CAPACITY))
-        if (announcer := self.announcer) is not None:
-            announcer.interval = float(options.get(CONF_INTERVAL, DEFAULT_INTERVAL))
-            # What it runs is an inventory for anyone on the link: the user
-            # may keep it to themselves (spec section 11).
-            details = bool(options.get(CONF_ANNOUNCE_DETAILS, True))
-            announcer.manufacturer = HA_MANUFACTURER if details else None
-            announcer.model = HA_MANUFACTURER if details else None
-            announcer.software = f"Home Assistant {HA_VERSION}" if details else None
-
-    def _make_endpoint(self) -> Endpoint:
-        return Endpoint(
-            self.interface,
-            table=self.table,
-            announcer=self.announcer,
-            key=self.key,
-            on_event=self._on_event,
-            on_state=self._on_state,
+        self.host.capacity = self.table.capacity
+        self.host.set_interval(float(options.get(CONF_INTERVAL, DEFAULT_INTERVAL)))
+        # What it runs is an inventory for anyone on the link: the user may
+        # keep it to themselves (spec section 11).
+        details = bool(options.get(CONF_ANNOUNCE_DETAILS, True))
+        self.host.set_attributes(
+            model=HA_MANUFACTURER if details else None,
+            os=None,
+            software=f"Home Assistant {HA_VERSION}" if details else None,
+            manufacturer=HA_MANUFACTURER if details else None,
         )
+
+    @property
+    def key(self) -> Key | None:
+        """The key that signs (and, in the table, verifies), or None."""
+        return self.host.signing_key
+
+    @property
+    def announcer(self) -> Announcer | None:
+        """The interface's announcer (None when not publishing)."""
+        return self.endpoint.announcer
 
     async def async_apply_entry(self) -> None:
         """The entry's data or options changed: apply them without a reload.
@@ -201,10 +216,12 @@ class LinknameCoordinator:
             data.get(conf) != self._data.get(conf) for conf in (CONF_KEY, CONF_PUBLISH)
         )
         if restart:
-            await self.endpoint.close()
-            self._apply_data()
+            # A new key or publishing is a new host on the link (GOODBYE,
+            # new boot ID); the table and so what HA shows stay.
+            await self.host.close()
+            self.host = self._make_host()
             self._apply_options()
-            self.endpoint = self._make_endpoint()
+            self.endpoint = self.host.add_interface(self.interface, table=self.table)
             try:
                 await self.endpoint.start()
             except EndpointError as err:
@@ -216,8 +233,8 @@ class LinknameCoordinator:
                 self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
                 return
         else:
-            if self.announcer is not None and data[CONF_NAME] != self.own_name:
-                self.endpoint.set_name(data[CONF_NAME])
+            if self.own_name is not None and data[CONF_NAME] != self.own_name:
+                self.host.set_name(data[CONF_NAME])
             self._data = dict(data)
             self._apply_options()
         self._arm_stale_check()
@@ -229,7 +246,7 @@ class LinknameCoordinator:
     @property
     def own_name(self) -> str | None:
         """The name Home Assistant announces (None when not publishing)."""
-        return self.announcer.name if self.announcer else None
+        return self.host.name
 
     def away_time(self, known: Known) -> float:
         """Seconds after the last announcement until a silent one is away."""
@@ -281,7 +298,7 @@ class LinknameCoordinator:
                 },
             ) from err
         self._clear_issue(IssueKind.PORT_IN_USE)
-        self._on_state(self.endpoint.state)  # down at start: repair
+        self._on_state(self.interface, self.endpoint.state)  # down at start
         self._arm_stale_check()
         self._recheck_conflicts()
 
@@ -302,7 +319,7 @@ class LinknameCoordinator:
         if self._stale_timer is not None:
             self._stale_timer()
             self._stale_timer = None
-        await self.endpoint.close()
+        await self.host.close()
         await self._store.async_save(self._data_to_store())
         # Runtime conditions are re-evaluated by the next setup.
         self._clear_issue(IssueKind.INTERFACE_DOWN)
@@ -327,7 +344,7 @@ class LinknameCoordinator:
     # -- table events --------------------------------------------------------
 
     @callback
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, interface: str, event: Event) -> None:
         if isinstance(event, _HEARD):
             self._heard(event.neighbour)
         elif isinstance(event, Left):
@@ -488,7 +505,7 @@ class LinknameCoordinator:
     # -- interface state ---------------------------------------------------
 
     @callback
-    def _on_state(self, state: str) -> None:
+    def _on_state(self, interface: str, state: str) -> None:
         # The endpoint logs the outage (one WARNING) and the recovery (INFO).
         available = state == EndpointState.UP
         if available == self.available:

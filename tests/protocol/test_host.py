@@ -221,6 +221,47 @@ def test_set_attributes_reach_every_interface() -> None:
     assert eth0.announcer.manufacturer == "Raspberry Pi"  # nothing changed
 
 
+def test_set_interval_reaches_every_interface_and_validates() -> None:
+    host, clock = make_host()
+    eth0 = started(host, "eth0", clock, 1)
+    host.set_interval(30)
+    late = started(host, "eth1", clock, 2)
+    for endpoint in (eth0, late):
+        assert endpoint.announcer is not None
+        assert endpoint.announcer.interval == 30
+        ttls = {
+            t.message.ttl for _, t in poll(endpoint, clock.now + 1) if t.message.name
+        }
+        assert ttls == {90}  # three intervals (section 5.2)
+    with pytest.raises(ValueError, match="interval must be"):
+        host.set_interval(0.5)
+    assert host.interval == 30
+    assert eth0.announcer is not None
+    assert eth0.announcer.interval == 30  # nothing changed
+
+
+def test_a_kept_table_takes_the_host_identity_and_keys(
+    colliding_keys: tuple[Key, Key],
+) -> None:
+    key = colliding_keys[0]
+    first, clock = make_host()
+    table = started(first, "eth0", clock).table
+    table.capacity = 7
+    heard(first.endpoints["eth0"], LOW, "printer", clock.now)
+    assert len(table) == 1
+    # A restart with a key: a new host (same ID), the same table
+    second = Host(host_id=HIGH, name="kitchen", keys=[key], clock=clock)
+    endpoint = second.add_interface("eth0", table=table)
+    assert endpoint.table is table
+    assert table.own_host_id == HIGH
+    assert table.keys == {key.key_id: key}
+    assert endpoint.key is key
+    assert table.capacity == 7  # the caller's setting stays
+    assert [n.name for n in table] == ["printer"]  # and what it knew
+    with pytest.raises(ValueError, match="already added"):
+        second.add_interface("eth0", table=table)
+
+
 # -- names: probe, defend, yield, return ------------------------------------------
 
 

@@ -186,13 +186,10 @@ class Daemon:
 
     def make_endpoint(self, interface: str) -> Endpoint:
         """The endpoint of ``interface``, built by the host (its identity,
-        keys and name) with the current interval (not started)."""
+        keys, name and interval; not started)."""
         assert self.host is not None
         every = CHECK_INTERVAL if self._monitor is None else FOLLOW_INTERVAL
-        endpoint = self.host.add_interface(interface, check_interval=every)
-        if endpoint.announcer is not None:
-            endpoint.announcer.interval = self.interval
-        return endpoint
+        return self.host.add_interface(interface, check_interval=every)
 
     @property
     def interval(self) -> float:
@@ -441,10 +438,9 @@ class Daemon:
                 software=self._software(new),
                 manufacturer=self.info.manufacturer,
             )
-        for endpoint in host.endpoints.values():
-            if endpoint.announcer is not None:
-                endpoint.announcer.interval = self.interval
-            if {"interval", "details", "model", "manufacturer", "os"} & set(changed):
+        host.set_interval(self.interval)
+        if {"interval", "details", "model", "manufacturer", "os"} & set(changed):
+            for endpoint in host.endpoints.values():
                 endpoint.announce_now()
         path = control.socket_path(self.runtime_dir())
         if self.control is None or self.control.path != path:

@@ -41,7 +41,7 @@ from .announcer import (
     validate_attributes,
 )
 from .auth import Key, key_ring
-from .const import DEFAULT_INTERVAL, GROUP, PORT
+from .const import DEFAULT_INTERVAL, GROUP, MAX_INTERVAL, MIN_INTERVAL, PORT
 from .endpoint import CHECK_INTERVAL, Endpoint
 from .state import HOST_ID_LEN
 from .table import (
@@ -150,6 +150,20 @@ class Host:
         """Seconds between periodic announcements."""
         return self._template.interval
 
+    def set_interval(self, interval: float) -> None:
+        """Seconds between periodic announcements, on every interface.
+
+        ValueError outside the allowed range (then nothing changes).  Each
+        interface's next periodic ANNOUNCE already carries the new TTL (three
+        intervals) and comes at the new interval after that.
+        """
+        if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+            raise ValueError(
+                f"interval must be {MIN_INTERVAL:g} to {MAX_INTERVAL:g} seconds"
+            )
+        for announcer in (self._template, *self._announcers()):
+            announcer.interval = interval
+
     def set_name(self, name: str) -> str:
         """Configure another name; returns the name announced (maybe NAME-N)."""
         if self.claim is None:
@@ -195,12 +209,17 @@ class Host:
         port: int = PORT,
         group: str = GROUP,
         check_interval: float = CHECK_INTERVAL,
+        table: NeighbourTable | None = None,
     ) -> Endpoint:
         """Build the endpoint of ``interface`` (not started: ``await
         endpoint.start()``, which raises ``EndpointError``).
 
-        Its table and announcer are new; host ID, boot ID, sequence numbers,
-        keys and name are the host's.  ValueError if it is already added.
+        Its announcer is new; host ID, boot ID, sequence numbers, keys and
+        name are the host's.  Its table is new too, unless ``table`` is
+        given: a table to keep across a restart of the interface (Home
+        Assistant keeps its neighbours when the key changes).  That table
+        takes the host's ID and keys; its capacity and away time stay as the
+        caller set them.  ValueError if the interface is already added.
         """
         if interface in self._endpoints:
             raise ValueError(f"interface {interface!r} is already added")
@@ -220,11 +239,15 @@ class Host:
                 sequence=self.sequence,
                 decide_name=self._decide_name,
             )
-        table = NeighbourTable(
-            own_host_id=self.host_id,
-            keys=list(self.keys.values()),
-            capacity=self.capacity,
-        )
+        if table is None:
+            table = NeighbourTable(
+                own_host_id=self.host_id,
+                keys=list(self.keys.values()),
+                capacity=self.capacity,
+            )
+        else:
+            table.own_host_id = self.host_id
+            table.keys = dict(self.keys)
 
         def on_event(event: Event) -> None:
             self._on_event(interface, event)
