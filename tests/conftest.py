@@ -232,7 +232,6 @@ def fake() -> Iterator[Fake]:
     next(reset)
     with (
         patch("custom_components.linkname.protocol.host.Endpoint", FakeEndpoint),
-        patch("custom_components.linkname.config_flow.Endpoint", FakeEndpoint),
         patch("custom_components.linkname.config_flow.async_get_adapters", adapters),
     ):
         yield state

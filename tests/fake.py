@@ -6,9 +6,9 @@ go through the real ``NeighbourTable.datagram_received``; time moves by
 :meth:`FakeEndpoint.advance`, which runs the table's real ``expire`` and the
 real announcer (what it would send is kept in ``sent``).  The core's real
 ``Host`` builds it and gets its events, so Home Assistant's name is probed
-and defended as on a link; the events reach the coordinator's real handler, so what the tests see is what
-the integration does with real table events, without root, sockets or
-network namespaces.
+and defended as on a link; the events reach the coordinator's real
+handler, so what the tests see is what the integration does with real table
+events, without root, sockets or network namespaces.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ from .const import (
 from .protocol.auth import BadKeyError, Key
 from .protocol.codec import validate_name
 from .protocol.const import MAX_INTERVAL, MIN_INTERVAL
-from .protocol.endpoint import Endpoint, EndpointError
+from .protocol.endpoint import EndpointError
+from .protocol.host import Host
 
 if TYPE_CHECKING:
     from .coordinator import LinknameConfigEntry
@@ -96,13 +97,17 @@ def default_name(hass: HomeAssistant) -> str:
 
 
 async def async_probe(interface: str) -> str | None:
-    """Open the real sockets on ``interface``; an error code, None when fine."""
-    endpoint = Endpoint(interface, query_on_up=False)
+    """Open the real sockets on ``interface``; an error code, None when fine.
+
+    A listen-only host that sends nothing: no QUERY, no announcement.
+    """
+    host = Host()
+    endpoint = host.add_interface(interface, query_on_up=False)
     try:
         await endpoint.start()
     except EndpointError as err:
         return err.code
-    await endpoint.close()
+    await host.close()
     return None
 
 
