@@ -178,23 +178,36 @@ def test_lintian_reports_no_errors_or_warnings(packages: Packages) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_arm64_package_cross_compiles_the_module(tmp_path: Path) -> None:
-    """With the NSS module, --arch arm64 builds it with Debian's cross
-    compiler: an AArch64 library in /usr/lib/aarch64-linux-gnu."""
+@pytest.mark.parametrize(
+    ("arch", "triplet", "machine", "elf_class"),
+    [
+        ("arm64", "aarch64-linux-gnu", 183, 2),  # EM_AARCH64, 64-bit
+        # 32-bit Raspberry Pi OS (every Pi; the only one for Pi 1, Zero, 2 v1)
+        ("armhf", "arm-linux-gnueabihf", 40, 1),  # EM_ARM, 32-bit
+    ],
+)
+def test_foreign_package_cross_compiles_the_module(
+    tmp_path: Path, arch: str, triplet: str, machine: int, elf_class: int
+) -> None:
+    """With the NSS module, --arch ARCH builds it with Debian's cross
+    compiler: a library of that machine in /usr/lib/TRIPLET, lintian clean."""
     if not (REPO / "nss" / "Makefile").exists():
         pytest.skip("no NSS module in this tree (nss/Makefile): the package is all")
-    require_tool("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
+    require_tool(f"{triplet}-gcc", f"gcc-{triplet}")
     env = {**os.environ, "LINKNAME_DIST": str(tmp_path)}
     script = REPO / "scripts" / "package"
-    result = run(script, "--no-python", "--arch", "arm64", env=env)
+    result = run(script, "--no-python", "--arch", arch, env=env)
     assert result.returncode == 0, result.stderr
-    deb = tmp_path / next(p.name for p in tmp_path.glob("linkname_*_arm64.deb"))
-    assert run("dpkg-deb", "--field", deb, "Architecture").stdout.strip() == "arm64"
+    deb = tmp_path / next(p.name for p in tmp_path.glob(f"linkname_*_{arch}.deb"))
+    assert run("dpkg-deb", "--field", deb, "Architecture").stdout.strip() == arch
+    depends = run("dpkg-deb", "--field", deb, "Depends").stdout
+    assert re.search(r"libc6 \(>= 2\.\d+\)", depends), depends
     run("dpkg-deb", "-x", deb, tmp_path / "x")
-    module = tmp_path / "x/usr/lib/aarch64-linux-gnu/libnss_linkname.so.2"
+    module = tmp_path / f"x/usr/lib/{triplet}/libnss_linkname.so.2"
     header = module.read_bytes()[:20]
     assert header[:4] == b"\x7fELF"
-    assert int.from_bytes(header[18:20], "little") == 183  # EM_AARCH64
+    assert header[4] == elf_class
+    assert int.from_bytes(header[18:20], "little") == machine
     lintian = require_tool("lintian")
     result = run(lintian, "--pedantic", deb)
     assert [
