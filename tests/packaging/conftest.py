@@ -85,9 +85,20 @@ class Packages:
 
     @property
     def deb(self) -> Path:
-        """The Debian package (the build machine's, or ``all``)."""
-        debs = sorted(self.dist.glob(f"linkname_{self.deb_version}_*.deb"))
-        assert len(debs) == 1, debs
+        """The Debian package of the build machine's architecture, or ``all``
+        (scripts/package also cross-builds the others it can)."""
+        arch = subprocess.run(
+            ["dpkg", "--print-architecture"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        debs = [
+            deb
+            for a in (arch, "all")
+            if (deb := self.dist / f"linkname_{self.deb_version}_{a}.deb").exists()
+        ]
+        assert len(debs) == 1, sorted(self.dist.iterdir())
         return debs[0]
 
 
