@@ -195,12 +195,13 @@ class Root:
         return out
 
 
-def root_tarballs() -> dict[str, Path]:
-    """Build (first time) or find the cached roots: suite -> tarball."""
+def root_tarballs(*names: str) -> dict[str, Path]:
+    """Build (first time) or find the cached roots: name -> tarball (the
+    suites by default; ``lintian-SUITE``: that suite's lintian alone)."""
     require_root()
     require_tool("mmdebstrap")
     result = subprocess.run(
-        [str(REPO / "scripts" / "debian-roots"), *SUITES],
+        [str(REPO / "scripts" / "debian-roots"), *(names or SUITES)],
         capture_output=True,
         text=True,
         check=False,
@@ -232,6 +233,22 @@ def unpacked_roots(
     finally:
         for path in out.values():
             shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lintian_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root]:
+    """Debian 13 with its own lintian (the machine's may be Debian 12's),
+    unpacked for the session and deleted at its end."""
+    name = f"lintian-{max(SUITES, key=SUITES.__getitem__)}"
+    (tarball,) = root_tarballs(name).values()
+    path = tmp_path_factory.mktemp(name)
+    try:
+        subprocess.run(
+            ["tar", "-C", str(path), "-xf", str(tarball)], check=True, timeout=300
+        )
+        yield Root(name, path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(params=sorted(SUITES))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import REPO, Packages, require_tool
+from tests.packaging.conftest import REPO, Packages, Root, require_tool
 from tests.protocol.test_python_versions import PYTHONS
 
 CORE = REPO / "custom_components" / "linkname" / "protocol"
@@ -176,6 +177,27 @@ def test_lintian_reports_no_errors_or_warnings(packages: Packages) -> None:
     tags = [line for line in result.stdout.splitlines() if line[:2] in {"E:", "W:"}]
     assert tags == [], result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_debian_13_lintian_reports_no_errors_or_warnings(
+    packages: Packages, lintian_root: Root
+) -> None:
+    """Every .deb scripts/package built (each architecture), checked by the
+    lintian of Debian 13 in a Debian 13 root: the newest release it is for."""
+    debs = sorted(packages.dist.glob("linkname_*.deb"))
+    assert debs
+    inbox = lintian_root.path / "tmp" / "debs"
+    inbox.mkdir(exist_ok=True)
+    for deb in debs:
+        shutil.copy(deb, inbox)
+    version = lintian_root.run("lintian", "--version").stdout.strip()
+    result = lintian_root.run(
+        "sh", "-c", "lintian --pedantic --info /tmp/debs/*.deb", check=False
+    )
+    tags = [line for line in result.stdout.splitlines() if line[:2] in {"E:", "W:"}]
+    assert tags == [], f"{version}:\n{result.stdout}"
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'VERSION_ID="13"' in lintian_root.run("cat", "/etc/os-release").stdout
 
 
 @pytest.mark.parametrize(
