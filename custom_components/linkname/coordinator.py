@@ -122,8 +122,9 @@ class LinknameCoordinator:
         self.away_after = 0.0
         self.track_new = True
         self.remove_after_days = 0
-        # One table for the entry's lifetime: kept when the host restarts.
-        self.table = NeighbourTable(own_host_id=self.host_id)
+        # One table for the entry's lifetime, kept when the host restarts;
+        # the host gives it its ID and keys (Host.add_interface).
+        self.table = NeighbourTable()
         self._data: dict[str, Any] = {}
         self.host = self._make_host()
         self._apply_options()
