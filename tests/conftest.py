@@ -112,6 +112,7 @@ def make_entry(
     publish: bool = True,
     options: dict[str, Any] | None = None,
     interface: str = "eth0",
+    host_id: bytes = HA_HOST_ID,
 ) -> MockConfigEntry:
     """A linkname config entry as the config flow creates it."""
     return MockConfigEntry(
@@ -123,7 +124,7 @@ def make_entry(
             CONF_NAME: name,
             CONF_PUBLISH: publish,
             CONF_KEY: key,
-            CONF_HOST_ID: HA_HOST_ID.hex(),
+            CONF_HOST_ID: host_id.hex(),
         },
         options=options or {},
     )

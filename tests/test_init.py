@@ -282,6 +282,51 @@ async def test_home_assistant_probes_then_announces_and_defends_its_name(
     assert [m.type for m in endpoint.sent[-2:]] == [GOODBYE, GOODBYE]
 
 
+async def test_home_assistant_hearing_its_other_entry_is_a_repair_not_a_device(
+    fake: Fake, hass: HomeAssistant
+) -> None:
+    """Two of HA's interfaces on one link: each entry hears the other's host.
+
+    That is Home Assistant itself, not a neighbour: no device, no name
+    conflict, and a repair that names both interfaces until it is gone.
+    """
+    first = await add_entry(hass, interface="eth0")
+    second = await add_entry(hass, interface="eth1", host_id=b"\xdd" * 16)
+    eth1 = fake.endpoints[-1]
+    assert eth1.interface == "eth1"
+    itself = FakePeer(eth1, HA_HOST_ID, "ha-test", "fe80::ee:1")
+    stranger = eth1.peer(7, "printer")
+    itself.announce()
+    itself.announce()  # refreshed: still not a neighbour
+    stranger.announce()
+    await hass.async_block_till_done()
+
+    coordinator = second.runtime_data
+    assert set(coordinator.known) == {stranger.host_id.hex()}
+    assert coordinator.online_count() == 1
+    registry = dr.async_get(hass)
+    assert (
+        registry.async_get_device_by_identifier(
+            (DOMAIN, HA_HOST_ID.hex()), second.entry_id
+        )
+        is None
+    )
+    issues = ir.async_get(hass)
+    issue = issues.async_get_issue(DOMAIN, f"same_link_{second.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "interface": "eth1",
+        "other_interface": "eth0",
+    }
+    assert issues.async_get_issue(DOMAIN, f"name_conflict_{second.entry_id}") is None
+    assert issues.async_get_issue(DOMAIN, f"same_link_{first.entry_id}") is None
+
+    itself.goodbye()
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, f"same_link_{second.entry_id}") is None
+    assert set(coordinator.known) == {stranger.host_id.hex()}
+
+
 async def test_a_neighbour_that_held_the_name_first_is_the_holder(
     fake: Fake, hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -46,6 +46,7 @@ class IssueKind(StrEnum):
     INTERFACE_DOWN = "interface_down"
     NAME_CONFLICT = "name_conflict"
     PORT_IN_USE = "port_in_use"
+    SAME_LINK = "same_link"
 
 
 class EndpointState(StrEnum):

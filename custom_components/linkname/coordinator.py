@@ -150,6 +150,9 @@ class LinknameCoordinator:
         # share their name; and how many tracked neighbours share each name.
         self.not_tracked_same_name = 0
         self._per_name: Counter[str] = Counter()
+        # Host IDs of Home Assistant's other linkname entries heard on this
+        # interface (their interfaces are on this link), and those interfaces.
+        self._siblings: dict[str, str] = {}
 
     # -- configuration, applied live -----------------------------------------
 
@@ -325,6 +328,7 @@ class LinknameCoordinator:
         # Runtime conditions are re-evaluated by the next setup.
         self._clear_issue(IssueKind.INTERFACE_DOWN)
         self._clear_issue(IssueKind.NAME_CONFLICT)
+        self._clear_issue(IssueKind.SAME_LINK)
 
     # -- repair issues -------------------------------------------------------
 
@@ -349,6 +353,8 @@ class LinknameCoordinator:
         if isinstance(event, _HEARD):
             self._heard(event.neighbour)
         elif isinstance(event, Left):
+            if self._siblings.pop(event.neighbour.host_id.hex(), None) is not None:
+                self._update_same_link_issue()
             if event.reason is not LeftReason.REMOVED:  # removed: see forget()
                 self._gone(
                     event.neighbour.host_id.hex(),
@@ -372,6 +378,8 @@ class LinknameCoordinator:
         known = self.known.get(host)
         is_new = known is None
         if known is None:
+            if host in self._siblings or self._is_sibling(host):
+                return  # Home Assistant itself, from its other interface
             if len(self.known) >= self.table.capacity:
                 self._not_tracked(neighbour)
                 return
@@ -410,6 +418,28 @@ class LinknameCoordinator:
             async_dispatcher_send(self.hass, signal_update(entry_id, host))
         if arrived:
             async_dispatcher_send(self.hass, signal_count(entry_id))
+
+    def _is_sibling(self, host: str) -> bool:
+        """Is ``host`` the host ID of another linkname entry of this Home
+        Assistant?  Then its interface is on this link: a repair, no device."""
+        for entry in self.hass.config_entries.async_entries(DOMAIN):
+            if entry.entry_id != self.entry.entry_id and (
+                entry.data.get(CONF_HOST_ID) == host
+            ):
+                self._siblings[host] = entry.data[CONF_INTERFACE]
+                self._update_same_link_issue()
+                return True
+        return False
+
+    def _update_same_link_issue(self) -> None:
+        if not self._siblings:
+            self._clear_issue(IssueKind.SAME_LINK)
+            return
+        self._raise_issue(
+            IssueKind.SAME_LINK,
+            ir.IssueSeverity.WARNING,
+            other_interface=", ".join(sorted(self._siblings.values())),
+        )
 
     def _not_tracked(self, neighbour: Neighbour) -> None:
         """The table entries expire, HA's neighbours stay: keep them bounded.
