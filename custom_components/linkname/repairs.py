@@ -1,7 +1,8 @@
 """Repair issues of a linkname entry: raised and cleared by the coordinator.
 
 None is fixable from the UI: each clears by itself once the condition is
-gone (the interface is back, the port is free, the name is unique).
+gone (the interface is back, the port is free, the name is unique, Home
+Assistant no longer hears its other entry on the link).
 """
 
 from __future__ import annotations
